@@ -1,0 +1,64 @@
+"""Run the embedded server (daphne) and print where to look. Ctrl-C stops everything it started."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+def _wait_ready(url: str, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+class Command(BaseCommand):
+    help = "Start the embedded server and print URLs and demo credentials (run demo_setup first)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host: str, port: int, **options):
+        credentials_path = settings.VAR_DIR / "demo.json"
+        if not credentials_path.exists():
+            raise CommandError("No demo credentials: run `python manage.py demo_setup` first.")
+        credentials = json.loads(credentials_path.read_text())
+        base = f"http://{host}:{port}"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "--access-log", str(settings.VAR_DIR / "access.log"),
+             "-b", host, "-p", str(port), "redmist.asgi:application"]
+        )
+        try:
+            if not _wait_ready(f"{base}/healthz/ready", timeout=30):
+                raise CommandError(f"The server did not become ready at {base}/healthz/ready")
+            self.stdout.write(self.style.SUCCESS(f"RedMist is running at {base}"))
+            self.stdout.write(f"  Admin:      {base}/admin/  user {credentials['admin_username']!r} "
+                              f"password {credentials['admin_password']!r}")
+            self.stdout.write(f"  Health:     {base}/healthz/ready")
+            self.stdout.write(f"  Event:      #{credentials['event_id']}")
+            self.stdout.write(f"  Relay:      client id {credentials['relay_client_id']!r} (secret in {credentials_path})")
+            self.stdout.write("Press Ctrl-C to stop.")
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if server.poll() is None:
+                server.terminate()
+                try:
+                    server.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    server.kill()

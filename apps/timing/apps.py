@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TimingConfig(AppConfig):
+    name = "apps.timing"
+    label = "timing"

@@ -1,0 +1,3 @@
+"""WebSocket routes. The relay and viewer consumers register here as they are built."""
+
+websocket_urlpatterns: list = []
