@@ -1,0 +1,698 @@
+"""TimingEngine: the facade the live worker and the replay tools drive.
+
+One message at a time: `apply()` parses the message, applies every record to the state as it
+goes, records each field that really changed, runs the derived computations for what changed
+and returns a `PassResult` with the deltas. `tick()` runs the time-based rules. Nothing here
+does I/O, and nothing raises on bad input: bad records are rejected with a reason and counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from . import wire
+from .flags import FlagLog, Flags, flag_from_rmonitor
+from .laps import CompletedLap, LapLog
+from .lifecycle import MissingCarWatchdog, SessionMonitor
+from .positions import Enricher, rebuild_in_class_starting_positions
+from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
+                       Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting, TrackInfo,
+                       parse_line, split_message)
+from .stale import update_stale
+from .state import CarPosition, EventEntry, SessionState, is_practice_or_qualifying
+from .timefmt import parse_ms
+
+__all__ = ["TimingEngine", "PassResult", "CompetitorRow"]
+
+PLACEHOLDER_SESSION_ID = 999999
+STANDALONE_RESET = '$I, "00:00:00", "0/0/0000"'
+REJECTION_MEMORY = 50
+PREVIOUS_STATE_MIN_INTERVAL = timedelta(seconds=5)
+_SNAPSHOT_VERSION = 1
+
+# Attributes whose string value has a parsed-ms cache on the car.
+_MS_CACHE = {"total_time": "_ttm_ms", "last_lap_time": "_ltm_ms", "best_time": "_bt_ms"}
+_SESSION_SCALARS = ("session_id", "session_name", "laps_to_go", "time_to_go", "local_time_of_day",
+                    "running_race_time", "is_practice_qualifying", "current_flag")
+
+
+@dataclass(slots=True)
+class PassResult:
+    """What one `apply()`/`tick()` changed. Empty results keep the previous `seq`."""
+
+    seq: int
+    session_patch: dict[str, Any] | None = None
+    car_patches: list[dict[str, Any]] = field(default_factory=list)
+    reset: bool = False
+    completed_laps: list[CompletedLap] = field(default_factory=list)
+    flag_periods: list[dict[str, Any]] | None = None
+    finished_session: dict[str, Any] | None = None
+    rejections: list[str] = field(default_factory=list)
+    relay_reset_request: bool = False  # forced resend wanted (missing-car watchdog)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.session_patch or self.car_patches or self.reset or self.completed_laps
+                    or self.flag_periods is not None or self.finished_session is not None
+                    or self.relay_reset_request)
+
+
+@dataclass(slots=True)
+class CompetitorRow:
+    """What `$A`/`$COMP` told us about a competitor, kept to re-resolve classes later."""
+
+    reg: str
+    number: str
+    transponder: int = 0
+    first_name: str = ""
+    last_name: str = ""
+    nationality: str = ""
+    class_no: int | None = None
+    team: str = ""
+
+
+class TimingEngine:
+    def __init__(self, event_id: int) -> None:
+        self.event_id = event_id
+        self.seq = 0
+        self.rejection_count = 0
+        self.last_rejections: deque[str] = deque(maxlen=REJECTION_MEMORY)
+        self.counters: Counter[str] = Counter()
+        self.relay_session_id = 0
+        self._handlers: dict[str, Callable[[str, datetime], None]] = {
+            "rmonitor": self._on_rmonitor,
+            # Hook points: "multiloop", "x2pass", "flags", "ftcar", "evtsessionchanged"
+            # register here as they are written (see register_handler).
+        }
+        self._record_handlers: dict[type, Callable[[Any, datetime], None]] = {
+            Heartbeat: self._on_heartbeat, Competitor: self._on_competitor,
+            CompetitorExt: self._on_competitor_ext, RunInfo: self._on_run, ClassInfo: self._on_class,
+            Setting: self._on_setting, RaceInfo: self._on_race, PracticeInfo: self._on_practice,
+            Init: self._on_init, Passing: self._on_passing, Corrected: self._on_ignored,
+            LineCrossing: self._on_ignored, TrackInfo: self._on_ignored,
+        }
+        self._init_state()
+        self._begin()
+
+    # ------------------------------------------------------------------ state
+
+    def _init_state(self) -> None:
+        self.session = SessionState(event_id=self.event_id)
+        self.cars: dict[str, CarPosition] = {}  # by car number, in arrival order
+        self.entries: dict[str, EventEntry] = {}
+        self.reg_to_number: dict[str, str] = {}
+        self.transponders: dict[int, str] = {}
+        self.competitors: dict[str, CompetitorRow] = {}
+        self.classes: dict[int, str] = {}
+        self.race_info: dict[str, tuple[int, int, str]] = {}
+        self.race_laps_positive = 0
+        self.practice_info: dict[str, tuple[int, str]] = {}
+        self.passings: dict[str, tuple[str, str]] = {}
+        self.starting: dict[str, int] = {}
+        self.in_class_starting: dict[str, int] = {}
+        self.starting_dirty = False
+        self.last_run: int | None = None
+        self.rm_flag = Flags.UNKNOWN
+        self.last_flag_text = ""
+        self.ft_flag = Flags.UNKNOWN
+        self.track_name = ""
+        self.track_length_m = 0.0
+        self.laps = LapLog()
+        self.flag_log = FlagLog()
+        self.monitor = SessionMonitor()
+        self.watchdog = MissingCarWatchdog()
+        self.previous_session_state: dict[str, Any] | None = None
+        self.last_previous_save: datetime | None = None
+        self.rmonitor_messages = 0
+        self.car_seq = 0
+        self.enricher = Enricher()
+
+    def register_handler(self, kind: str, handler: Callable[[str, datetime], None]) -> None:
+        """Add a message-kind handler; it mutates state through the engine's setters."""
+        self._handlers[kind] = handler
+
+    # ------------------------------------------------------------------ pass bookkeeping
+
+    def _begin(self) -> None:
+        self._car_changes: dict[CarPosition, dict[str, Any]] = {}
+        self._session_changes: dict[str, Any] = {}
+        self._reset = False
+        self._completed: list[CompletedLap] = []
+        self._flags_changed = False
+        self._finished: dict[str, Any] | None = None
+        self._pass_rejections: list[str] = []
+        self._relay_reset = False
+        self._entries_changed = False
+
+    def _set(self, car: CarPosition, attr: str, value: Any) -> None:
+        """Mutate a car field and record the delta in the same step (null never overwrites)."""
+        if getattr(car, attr) != value:
+            setattr(car, attr, value)
+            cache = _MS_CACHE.get(attr)
+            if cache is not None:
+                setattr(car, cache, parse_ms(value))
+            ch = self._car_changes.get(car)
+            if ch is None:
+                self._car_changes[car] = {attr: value}
+            else:
+                ch[attr] = value
+
+    def _force(self, car: CarPosition, attr: str, value: Any) -> None:
+        """Like _set, but the field goes into the patch even when it did not change."""
+        self._set(car, attr, value)
+        ch = self._car_changes.get(car)
+        if ch is None:
+            self._car_changes[car] = {attr: value}
+        else:
+            ch[attr] = value
+
+    def _set_session(self, attr: str, value: Any) -> None:
+        if getattr(self.session, attr) != value:
+            setattr(self.session, attr, value)
+            self._session_changes[attr] = value
+
+    def _reject(self, reason: str) -> None:
+        self.rejection_count += 1
+        self.last_rejections.append(reason)
+        self._pass_rejections.append(reason)
+
+    def _finish(self) -> PassResult:
+        car_patches: list[dict[str, Any]] = []
+        if self._car_changes:
+            for car, ch in self._car_changes.items():
+                if car.number is not None and ch:
+                    car_patches.append(wire.car_patch_to_json(car.number, ch))
+        session_patch = wire.session_patch_to_json(self._session_changes) if self._session_changes else None
+        flag_periods = None
+        if self._flags_changed:
+            flag_periods = [wire.flag_duration_to_json(f) for f in self.flag_log.periods]
+            session_patch = session_patch or {}
+            session_patch["flagDurations"] = flag_periods
+        if self._entries_changed:
+            session_patch = session_patch or {}
+            session_patch["eventEntries"] = [wire.entry_to_json(e) for e in self.entries.values()]
+        result = PassResult(self.seq, session_patch, car_patches, self._reset, self._completed,
+                            flag_periods, self._finished, self._pass_rejections, self._relay_reset)
+        if result.changed:
+            self.seq += 1
+            result.seq = self.seq
+        self._begin()
+        return result
+
+    # ------------------------------------------------------------------ public API
+
+    def apply(self, kind: str, payload: str, *, session_id: int, received_at: datetime) -> PassResult:
+        """Apply one relay message. Unknown kinds are counted and ignored."""
+        handler = self._handlers.get(kind)
+        self.counters[f"kind:{kind}"] += 1
+        if handler is None:
+            return self._finish()
+        self.relay_session_id = session_id
+        try:
+            handler(payload, received_at)
+        except Exception as exc:  # the engine must survive any feed; keep what was applied
+            self._reject(f"{kind}: internal error {exc.__class__.__name__}: {exc}")
+        return self._finish()
+
+    def tick(self, now: datetime) -> PassResult:
+        """Time-based rules: the end-of-session check runs every 5 s of caller time."""
+        try:
+            if self.monitor.due(now):
+                cars = list(self.cars.values())
+                if self.monitor.check(now, self.session.current_flag, self.session.local_time_of_day, cars):
+                    self._finished = self.state_json()
+                    self.counters["finalized"] += 1
+                    self.monitor.finished()
+        except Exception as exc:
+            self._reject(f"tick: internal error {exc.__class__.__name__}: {exc}")
+        return self._finish()
+
+    def state(self) -> SessionState:
+        s = self.session
+        s.car_positions = list(self.cars.values())
+        s.event_entries = list(self.entries.values())
+        s.flag_durations = self.flag_log.periods
+        return s
+
+    def state_json(self, style: str = "web") -> dict[str, Any]:
+        return wire.session_to_json(self.state(), style)
+
+    def state_msgpack(self) -> bytes:
+        return wire.session_to_msgpack(self.state())
+
+    # ------------------------------------------------------------------ rmonitor
+
+    def _on_rmonitor(self, payload: str, received_at: datetime) -> None:
+        lines = split_message(payload)
+        if not lines:
+            return
+        self.rmonitor_messages += 1
+        for line in lines:
+            if line.startswith("$B"):
+                rec = parse_line(line)
+                if isinstance(rec, RunInfo) and rec.run_number not in (self.session.session_id, PLACEHOLDER_SESSION_ID):
+                    # The relay announces a new run before its records; adopt it first so the
+                    # records that follow land in the new session.
+                    self.change_session(rec.run_number, rec.name, received_at)
+        n = len(lines)
+        full_reset = False
+        if n > 4:
+            has_i = has_a = False
+            for line in lines:
+                if line.startswith("$I"):
+                    has_i = True
+                elif line.startswith("$A") or line.startswith("$COMP"):
+                    has_a = True
+            full_reset = has_i and has_a
+        standalone = n == 1 and bool(self.last_flag_text.strip()) and lines[0] == STANDALONE_RESET
+        self._class_seen = False
+        handlers = self._record_handlers
+        for line in lines:
+            rec = parse_line(line)
+            h = handlers.get(type(rec))
+            if h is None:
+                self._reject(rec.reason if isinstance(rec, Rejection) else "unhandled record")
+                continue
+            if standalone and h == self._on_init:
+                self.counters["standalone_reset_ignored"] += 1
+                continue
+            try:
+                h(rec, received_at)
+            except Exception as exc:
+                self._reject(f"{line[:40]}: {exc.__class__.__name__}: {exc}")
+        if self._class_seen:
+            for row in list(self.competitors.values()):
+                self._apply_competitor(row)
+            self.starting_dirty = True
+        if self.starting_dirty:
+            self._apply_starting_positions()
+        if full_reset and self.race_laps_positive > 0:
+            self._restore_last_lap_times()
+        if self._car_changes:
+            self._enrich()
+        self._check_stale()
+        self._log_laps(received_at)
+
+    # -- record handlers ----------------------------------------------------------
+
+    def _on_heartbeat(self, r: Heartbeat, received_at: datetime) -> None:
+        self.last_flag_text = r.flag_text
+        self.rm_flag = flag_from_rmonitor(r.flag_text)
+        self._set_session("laps_to_go", r.laps_to_go)
+        self._set_session("time_to_go", r.time_to_go)
+        self._set_session("local_time_of_day", r.time_of_day)
+        self._set_session("running_race_time", r.race_time)
+        self._set_current_flag(received_at)
+
+    def _set_current_flag(self, received_at: datetime) -> None:
+        flag = self.rm_flag
+        if flag == Flags.YELLOW and self.ft_flag == Flags.PURPLE35:
+            flag = Flags.PURPLE35
+        self._set_session("current_flag", int(flag))
+        local = received_at + timedelta(hours=self.session.local_time_zone_offset)
+        if self.flag_log.observe(int(flag), self.session.local_time_of_day, local.date()):
+            self._flags_changed = True
+
+    def _on_competitor(self, r: Competitor, received_at: datetime) -> None:
+        row = self.competitors.get(r.reg)
+        if row is None:
+            row = self.competitors[r.reg] = CompetitorRow(r.reg, r.number)
+        row.number = r.number
+        if r.transponder is not None:
+            row.transponder = r.transponder
+        row.first_name, row.last_name, row.nationality = r.first_name, r.last_name, r.nationality
+        if r.class_no is not None:
+            row.class_no = r.class_no
+        self._apply_competitor(row)
+
+    def _on_competitor_ext(self, r: CompetitorExt, received_at: datetime) -> None:
+        row = self.competitors.get(r.reg)
+        if row is None:
+            row = self.competitors[r.reg] = CompetitorRow(r.reg, r.number)
+        row.number = r.number
+        row.first_name, row.last_name, row.nationality = r.first_name, r.last_name, r.nationality
+        if r.class_no is not None:
+            row.class_no = r.class_no
+        row.team = r.additional
+        self._apply_competitor(row)
+
+    def _apply_competitor(self, row: CompetitorRow) -> None:
+        number = self.reg_to_number.get(row.reg, row.number)
+        car = self.cars.get(number)
+        if car is None:
+            number = row.number
+            car = self.cars.get(number)
+        class_name = self.classes.get(row.class_no) if row.class_no is not None else None
+        if car is None:
+            self.car_seq += 1
+            car = CarPosition(number=number, _seq=self.car_seq)
+            car.car_class = class_name
+            self.cars[number] = car
+            self._car_changes[car] = {"car_class": class_name} if class_name is not None else {}
+            self.enricher.add_car(car)
+            if row.reg in self.starting:
+                self.starting_dirty = True
+        elif car.car_class != class_name:
+            old = car.car_class
+            self._set(car, "car_class", class_name)
+            self.enricher.reclass(car, old)
+            self.starting_dirty = True
+        self.reg_to_number[row.reg] = number
+        self._set(car, "transponder_id", row.transponder)
+        self._set(car, "event_id", str(self.event_id))
+        self._set(car, "session_id", str(self.session.session_id))
+        self._set(car, "track_flag", self.session.current_flag)
+        if row.transponder:
+            self.transponders[row.transponder] = number
+        entry_class = class_name if class_name is not None else ("" if row.class_no is None else str(row.class_no))
+        entry = EventEntry(number, f"{row.first_name} {row.last_name}".strip(), row.team, entry_class)
+        old_entry = self.entries.get(number)
+        if old_entry != entry:
+            if old_entry is not None:
+                del self.entries[number]
+            self.entries[number] = entry
+            self._entries_changed = True
+
+    def _on_run(self, r: RunInfo, received_at: datetime) -> None:
+        if r.run_number == self.last_run:
+            return
+        self.last_run = r.run_number
+        s = self.session
+        if s.session_id != r.run_number or s.session_name != r.name:
+            self._set_session("session_id", r.run_number)
+            self._set_session("session_name", r.name)
+            self._set_session("is_practice_qualifying", is_practice_or_qualifying(r.name))
+
+    def _on_class(self, r: ClassInfo, received_at: datetime) -> None:
+        self.classes[r.class_no] = r.name
+        self._class_seen = True
+
+    def _on_setting(self, r: Setting, received_at: datetime) -> None:
+        key = r.description.strip().upper()
+        if key == "TRACKNAME":
+            self.track_name = r.value
+        elif key == "TRACKLENGTH":
+            try:
+                self.track_length_m = float(r.value) * 1609.344
+            except ValueError:
+                self._reject(f"$E: track length {r.value!r} is not a number")
+
+    def _car_by_reg(self, reg: str, received_at: datetime) -> CarPosition | None:
+        number = self.reg_to_number.get(reg)
+        car = self.cars.get(number) if number is not None else None
+        if car is None:
+            self.counters["car_not_found"] += 1
+            if self.watchdog.miss(received_at):
+                self._relay_reset = True
+            return None
+        self.watchdog.hit()
+        return car
+
+    def _on_race(self, r: RaceInfo, received_at: datetime) -> None:
+        old = self.race_info.get(r.reg)
+        if r.laps == 0 and self.race_laps_positive == 0 and self.rm_flag in (Flags.UNKNOWN, Flags.YELLOW, Flags.GREEN):
+            if self.starting.get(r.reg) != r.position:
+                self.starting[r.reg] = r.position
+                self.starting_dirty = True
+        if old is not None and old[0] == r.position and old[1] == r.laps:
+            return  # a total-time-only change is not a change in the reference
+        car = self._car_by_reg(r.reg, received_at)
+        if car is None:
+            # Unlike the reference, a row for an unknown car is not remembered: the next
+            # refresh, once `$A` has arrived, must still apply (docs/engine.md).
+            return
+        self.race_info[r.reg] = (r.position, r.laps, r.total_time)
+        old_laps = old[1] if old is not None else 0
+        if (old_laps > 0) != (r.laps > 0):
+            self.race_laps_positive += 1 if r.laps > 0 else -1
+        position_changed = car.overall_position != r.position
+        if r.laps == 0 and position_changed:
+            self._force(car, "last_lap_completed", 0)  # so the grid lap gets logged
+        else:
+            self._set(car, "last_lap_completed", r.laps)
+        self._set(car, "total_time", r.total_time)
+        self._set(car, "overall_position", r.position)
+        self._set(car, "track_flag", self.session.current_flag)
+        self._set(car, "event_id", str(self.event_id))
+        self._set(car, "session_id", str(self.session.session_id))
+
+    def _on_practice(self, r: PracticeInfo, received_at: datetime) -> None:
+        row = (r.best_lap, r.best_time)
+        if self.practice_info.get(r.reg) == row:
+            return
+        car = self._car_by_reg(r.reg, received_at)
+        if car is None:
+            return
+        self.practice_info[r.reg] = row
+        self._set(car, "best_lap", r.best_lap)
+        self._set(car, "best_time", r.best_time)
+
+    def _on_passing(self, r: Passing, received_at: datetime) -> None:
+        old = self.passings.get(r.reg)
+        if old is not None and old[0] == r.lap_time:
+            self.passings[r.reg] = (r.lap_time, r.total_time)
+            return
+        car = self._car_by_reg(r.reg, received_at)
+        if car is None:
+            return
+        self.passings[r.reg] = (r.lap_time, r.total_time)
+        self._set(car, "last_lap_time", r.lap_time)
+        self._set(car, "total_time", r.total_time)
+
+    def _on_ignored(self, r: Any, received_at: datetime) -> None:
+        # $COR (dropped by the reference too), IMSA $L/$T: parsed and counted, no state yet.
+        self.counters[f"ignored:{type(r).__name__}"] += 1
+
+    def _on_init(self, r: Init, received_at: datetime) -> None:
+        self.competitors.clear()
+        self.race_info.clear()
+        self.race_laps_positive = 0
+        self.practice_info.clear()
+        if self.rm_flag == Flags.UNKNOWN:
+            # Before the start nothing is worth keeping; once running, classes, passings and the
+            # grid survive so the rebuilt field keeps last laps and starting positions.
+            self.classes.clear()
+            self.passings.clear()
+            self.starting.clear()
+            self.in_class_starting.clear()
+        self._context_reset(received_at)
+
+    def _context_reset(self, received_at: datetime) -> None:
+        if self.last_previous_save is None or received_at - self.last_previous_save > PREVIOUS_STATE_MIN_INTERVAL:
+            self.previous_session_state = self.state_json("db")
+            self.last_previous_save = received_at
+        self.reg_to_number.clear()
+        self.transponders.clear()
+        self.entries.clear()
+        self.cars.clear()
+        self.enricher.clear()
+        self._car_changes.clear()
+        self._reset = True
+        self.counters["resets"] += 1
+
+    # -- end-of-message work ------------------------------------------------------
+
+    def _apply_starting_positions(self) -> None:
+        self.starting_dirty = False
+        class_of: dict[str, str | None] = {}
+        for reg, number in self.reg_to_number.items():
+            car = self.cars.get(number)
+            class_of[reg] = car.car_class if car is not None else None
+        self.in_class_starting = rebuild_in_class_starting_positions(self.starting, class_of)
+        for reg, number in self.reg_to_number.items():
+            car = self.cars.get(number)
+            if car is None:
+                continue
+            self._set(car, "overall_starting_position", self.starting.get(reg, 0))
+            self._set(car, "in_class_starting_position", self.in_class_starting.get(reg, 0))
+
+    def _restore_last_lap_times(self) -> None:
+        for number, car in self.cars.items():
+            newest = self.laps.newest(number)
+            if newest is None:
+                continue
+            value = newest.get("ltm")
+            if value is not None and value != car.last_lap_time:
+                self._set(car, "last_lap_time", value)
+        self.counters["lap_time_restores"] += 1
+
+    def _enrich(self) -> None:
+        enricher = self.enricher
+        for car, ch in self._car_changes.items():
+            enricher.note(car, ch)
+        enricher.run(list(self.cars.values()), self._set)
+
+    def _check_stale(self) -> None:
+        if self._car_changes or self.rmonitor_messages % 3 == 0:
+            cars = list(self.cars.values())
+            if cars:
+                update_stale(cars, self.session.current_flag, parse_ms(self.session.running_race_time), self._set)
+
+    def _log_laps(self, received_at: datetime) -> None:
+        laps = self.laps
+        for car, ch in self._car_changes.items():
+            if "last_lap_completed" not in ch:
+                continue
+            lap = car.last_lap_completed
+            if not laps.should_log(car.number, lap):
+                continue
+            snapshot = wire.car_to_json(car, "db")
+            laps.record(car.number, lap, snapshot)
+            self._completed.append(CompletedLap(self.event_id, self.session.session_id, car.number, lap,
+                                                car.car_class, received_at, int(car.track_flag), snapshot))
+
+    # ------------------------------------------------------------------ sessions
+
+    def change_session(self, session_id: int, name: str, received_at: datetime) -> None:
+        """A new run: finalize the outgoing session and start a clean state (§6.1)."""
+        if session_id == PLACEHOLDER_SESSION_ID or session_id == self.monitor.session_id and session_id == self.session.session_id:
+            return
+        self._finished = self.state_json()
+        self.counters["finalized"] += 1
+        self.laps.clear()
+        self.monitor.clear()
+        self.monitor.session_id = session_id
+        if self.cars or self.entries:
+            self._context_reset(received_at)
+        else:
+            self._reset = True
+        self.competitors.clear()
+        self.race_info.clear()
+        self.race_laps_positive = 0
+        self.practice_info.clear()
+        self.passings.clear()
+        self.starting.clear()
+        self.in_class_starting.clear()
+        self.rm_flag = Flags.UNKNOWN
+        self.ft_flag = Flags.UNKNOWN
+        self.last_run = session_id
+        fresh = SessionState(event_id=self.event_id, event_name=self.session.event_name,
+                             session_id=session_id, session_name=name,
+                             is_practice_qualifying=is_practice_or_qualifying(name),
+                             local_time_zone_offset=self.session.local_time_zone_offset,
+                             class_colors=self.session.class_colors, class_order=self.session.class_order)
+        for attr in _SESSION_SCALARS:
+            self._set_session(attr, getattr(fresh, attr))
+        self.session = fresh
+        if self.flag_log.periods:
+            self.flag_log.clear()
+            self._flags_changed = True
+        if self.entries:
+            self.entries.clear()
+            self._entries_changed = True
+
+    # ------------------------------------------------------------------ snapshot
+
+    def snapshot(self) -> bytes:
+        """The whole engine state as MessagePack, for a worker taking over this event."""
+        state = self.state_json("db")
+        extra = {car.number: [car._seq] for car in self.cars.values()}
+        data = {
+            "v": _SNAPSHOT_VERSION,
+            "event_id": self.event_id,
+            "seq": self.seq,
+            "state": state,
+            "car_seq": extra,
+            "car_seq_next": self.car_seq,
+            "reg_to_number": self.reg_to_number,
+            "transponders": {str(k): v for k, v in self.transponders.items()},
+            "competitors": [[r.reg, r.number, r.transponder, r.first_name, r.last_name, r.nationality,
+                             r.class_no, r.team] for r in self.competitors.values()],
+            "classes": {str(k): v for k, v in self.classes.items()},
+            "race_info": {k: list(v) for k, v in self.race_info.items()},
+            "practice_info": {k: list(v) for k, v in self.practice_info.items()},
+            "passings": {k: list(v) for k, v in self.passings.items()},
+            "starting": self.starting,
+            "in_class_starting": self.in_class_starting,
+            "last_run": self.last_run,
+            "rm_flag": int(self.rm_flag),
+            "last_flag_text": self.last_flag_text,
+            "ft_flag": int(self.ft_flag),
+            "track_name": self.track_name,
+            "track_length_m": self.track_length_m,
+            "laps_last": self.laps.last_logged,
+            "laps_history": self.laps.history,
+            "monitor": [self.monitor.session_id, self.monitor.finishing_started, self.monitor.finishing_last_t,
+                        self.monitor.checkered_laps, self.monitor.last_count, self.monitor.last_count_t,
+                        self.monitor.prev_flag, _dt_out(self.monitor.last_check_at)],
+            "watchdog": [_dt_out(self.watchdog.first_miss), _dt_out(self.watchdog.last_forced),
+                         self.watchdog.backoff.total_seconds()],
+            "previous_session_state": self.previous_session_state,
+            "last_previous_save": _dt_out(self.last_previous_save),
+            "rmonitor_messages": self.rmonitor_messages,
+            "relay_session_id": self.relay_session_id,
+            "rejection_count": self.rejection_count,
+            "last_rejections": list(self.last_rejections),
+            "counters": dict(self.counters),
+        }
+        return wire.packb(data)
+
+    @classmethod
+    def restore(cls, data: bytes) -> "TimingEngine":
+        d = wire.unpackb(data)
+        if d.get("v") != _SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported engine snapshot version {d.get('v')!r}")
+        eng = cls(int(d["event_id"]))
+        eng.seq = d["seq"]
+        state = wire.session_from_json(d["state"])
+        car_seq = d["car_seq"]
+        for car in state.car_positions:
+            car._seq = car_seq.get(car.number, [0])[0]
+            car._ttm_ms = parse_ms(car.total_time)
+            car._ltm_ms = parse_ms(car.last_lap_time)
+            car._bt_ms = parse_ms(car.best_time)
+            eng.cars[car.number] = car
+            eng.enricher.add_car(car)
+        eng.car_seq = d["car_seq_next"]
+        for e in state.event_entries:
+            eng.entries[e.number] = e
+        eng.flag_log.replace(state.flag_durations)
+        state.car_positions, state.event_entries, state.flag_durations = [], [], []
+        eng.session = state
+        eng.reg_to_number = dict(d["reg_to_number"])
+        eng.transponders = {int(k): v for k, v in d["transponders"].items()}
+        eng.competitors = {r[0]: CompetitorRow(*r) for r in d["competitors"]}
+        eng.classes = {int(k): v for k, v in d["classes"].items()}
+        eng.race_info = {k: tuple(v) for k, v in d["race_info"].items()}  # type: ignore[misc]
+        eng.race_laps_positive = sum(1 for v in eng.race_info.values() if v[1] > 0)
+        eng.practice_info = {k: tuple(v) for k, v in d["practice_info"].items()}  # type: ignore[misc]
+        eng.passings = {k: tuple(v) for k, v in d["passings"].items()}  # type: ignore[misc]
+        eng.starting = dict(d["starting"])
+        eng.in_class_starting = dict(d["in_class_starting"])
+        eng.last_run = d["last_run"]
+        eng.rm_flag = Flags(d["rm_flag"])
+        eng.last_flag_text = d["last_flag_text"]
+        eng.ft_flag = Flags(d["ft_flag"])
+        eng.track_name = d["track_name"]
+        eng.track_length_m = d["track_length_m"]
+        eng.laps.last_logged = dict(d["laps_last"])
+        eng.laps.history = {k: list(v) for k, v in d["laps_history"].items()}
+        m = d["monitor"]
+        mon = eng.monitor
+        (mon.session_id, mon.finishing_started, mon.finishing_last_t, checkered, mon.last_count,
+         mon.last_count_t, mon.prev_flag, last_check) = m
+        mon.checkered_laps = dict(checkered)
+        mon.last_check_at = _dt_in(last_check)
+        w = d["watchdog"]
+        eng.watchdog.first_miss, eng.watchdog.last_forced = _dt_in(w[0]), _dt_in(w[1])
+        eng.watchdog.backoff = timedelta(seconds=w[2])
+        eng.previous_session_state = d["previous_session_state"]
+        eng.last_previous_save = _dt_in(d["last_previous_save"])
+        eng.rmonitor_messages = d["rmonitor_messages"]
+        eng.relay_session_id = d["relay_session_id"]
+        eng.rejection_count = d["rejection_count"]
+        eng.last_rejections.extend(d["last_rejections"])
+        eng.counters.update(d["counters"])
+        return eng
+
+
+def _dt_out(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt_in(value: str | None) -> datetime | None:
+    # isoformat keeps the caller's choice of naive or aware clocks across a take-over.
+    return None if value is None else datetime.fromisoformat(value)

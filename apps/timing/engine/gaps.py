@@ -1,0 +1,91 @@
+"""Gap (to the car ahead) and difference (to the leader), by track position and by best lap.
+
+Rules from timing-semantics §5.2/§5.3. The by-position values are "sticky": when a value
+cannot be computed (missing time, negative, over the 1.5 x P90 guard) the old one stays, so
+recomputing a car whose inputs did not change is a no-op. The engine relies on that to
+recompute only the cars whose inputs changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from .state import CarPosition
+from .timefmt import format_delta, laps_text
+
+__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "DEFAULT_TYPICAL_LAP_MS"]
+
+Setter = Callable[[CarPosition, str, Any], None]
+
+DEFAULT_TYPICAL_LAP_MS = 300_000  # 5:00 when nobody has a lap time yet
+
+
+def gap_threshold_ms(cars: Sequence[CarPosition]) -> int:
+    """floor(1.5 x the 90th percentile of the group's last lap times)."""
+    laps = sorted(c._ltm_ms for c in cars if c.last_lap_time is not None)
+    if not laps:
+        typical = DEFAULT_TYPICAL_LAP_MS
+    else:
+        i = int(len(laps) * 0.9)
+        typical = laps[i if i < len(laps) else len(laps) - 1]
+    return (typical * 3) // 2
+
+
+def gap_value(car: CarPosition, other: CarPosition, threshold: int, other_must_have_time: bool) -> str | None:
+    """The gap/diff text from `other` (ahead) to `car`, or None for "leave unchanged"."""
+    if car.last_lap_completed == other.last_lap_completed:
+        if other_must_have_time and other._ttm_ms == 0:
+            return None
+        g = car._ttm_ms - other._ttm_ms
+        if 0 <= g <= threshold:
+            return format_delta(g)
+        return None
+    d = other.last_lap_completed - car.last_lap_completed
+    return "" if d < 0 else laps_text(d)
+
+
+def update_gaps(ordered: Sequence[CarPosition], indexes: Sequence[int] | None, threshold: int,
+                gap_attr: str, diff_attr: str, setter: Setter, diffs_only: bool = False) -> None:
+    """Recompute gap/diff for the cars at `indexes` of the position-ordered group (all if None)."""
+    if not ordered:
+        return
+    leader = ordered[0]
+    rng = range(len(ordered)) if indexes is None else indexes
+    for i in rng:
+        car = ordered[i]
+        if car._ttm_ms == 0:
+            continue  # no total time: keep whatever was shown before
+        if i == 0:
+            setter(car, gap_attr, "")
+            setter(car, diff_attr, "")
+            continue
+        if not diffs_only:
+            v = gap_value(car, ordered[i - 1], threshold, True)
+            if v is not None:
+                setter(car, gap_attr, v)
+        v = gap_value(car, leader, threshold, False)
+        if v is not None:
+            setter(car, diff_attr, v)
+
+
+def _fast_key(c: CarPosition) -> tuple[int, int, int, str]:
+    bl = c.best_lap
+    return (c._bt_ms, 1 if bl <= 0 else 0, bl, c.number or "")
+
+
+def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, setter: Setter) -> None:
+    ranked = sorted((c for c in cars if c._bt_ms > 0), key=_fast_key)
+    for c in cars:
+        if c._bt_ms <= 0:
+            setter(c, gap_attr, "")
+            setter(c, diff_attr, "")
+    if not ranked:
+        return
+    fastest = ranked[0]
+    setter(fastest, gap_attr, "")
+    setter(fastest, diff_attr, "")
+    prev = fastest
+    for c in ranked[1:]:
+        setter(c, gap_attr, format_delta(c._bt_ms - prev._bt_ms))
+        setter(c, diff_attr, format_delta(c._bt_ms - fastest._bt_ms))
+        prev = c

@@ -1,0 +1,650 @@
+"""Orbits Multiloop feed (`multiloop` stream entries): parser and state updates.
+
+Wire format (spec §2.1): newline-separated records ``$X<d>state<d>seq<d>preamble<d>payload...``
+where ``<d>`` is the field delimiter. It reaches us as U+FFFD (the relay decodes a non-UTF-8
+byte); we also accept U+00A6 and ``|``. The delimiter is whatever character follows the record
+letter, so each line may use its own. Numbers are hexadecimal (laps-to-go in ``$H`` is decimal),
+times are ms, epoch times are seconds since 1970 UTC.
+
+Public API (pure, no I/O; ``MultiloopState`` is owned by the caller and updated in place):
+
+* ``parse_multiloop(text) -> list[Record | Rejection]`` - one item per non-blank line.
+* ``apply_multiloop(state, records) -> MultiloopUpdate`` - folds records into the state and
+  returns the changed session fields, changed car fields (per car number) and events
+  (new leader, invalidated lap). Rejections in ``records`` are skipped.
+* ``car_values(state, number) -> dict`` - everything Multiloop knows about a car, for
+  re-application after an RMonitor reset (spec §2.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Union
+
+from .flaglist import Rejection
+
+__all__ = [
+    "DELIMITERS",
+    "Header",
+    "Heartbeat",
+    "Entry",
+    "CompletedLap",
+    "CompletedSectionRecord",
+    "LineCrossing",
+    "InvalidatedLap",
+    "FlagInformation",
+    "NewLeader",
+    "RunInformation",
+    "TrackSection",
+    "TrackInformation",
+    "AnnouncementRecord",
+    "Version",
+    "Record",
+    "CompletedSection",
+    "Section",
+    "Announcement",
+    "LeaderChanged",
+    "LapInvalidated",
+    "MultiloopState",
+    "MultiloopUpdate",
+    "parse_multiloop",
+    "parse_line",
+    "apply_multiloop",
+    "car_values",
+    "epoch_to_datetime",
+]
+
+DELIMITERS = ("\ufffd", "\u00a6", "|")
+CURRENT_STATUS_MAX = 12  # CarPosition.CurrentStatus is at most 12 characters
+PRACTICE_QUALIFYING_RUN_TYPES = frozenset({"P", "Q", "S"})  # practice, qualifying, single-car qualifying
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def epoch_to_datetime(seconds: int | None) -> datetime | None:
+    """Epoch seconds to a naive UTC datetime (None stays None)."""
+    return None if seconds is None else _EPOCH + timedelta(seconds=seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+@dataclass(slots=True, frozen=True)
+class Header:
+    record: str  # record letter, e.g. "C"
+    state: str  # "N" new, "R" repeated, "U" updated (anything else is read as "N")
+    sequence: int
+    preamble: str
+
+
+@dataclass(slots=True, frozen=True)
+class Heartbeat:
+    header: Header
+    track_status: str
+    time_date_sec: int | None
+    elapsed_ms: int | None
+    laps_to_go: int | None
+    time_to_go_ms: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class Entry:
+    header: Header
+    number: str
+    unique_id: int | None
+    driver_name: str
+    start_position: int | None
+    field_count: int
+    fields: tuple[str, ...]
+    competitor_id: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class CompletedLap:
+    header: Header
+    rank: int | None
+    number: str
+    unique_id: int | None
+    completed_laps: int | None
+    elapsed_ms: int | None
+    last_lap_ms: int | None
+    lap_status: str
+    fastest_lap_ms: int | None
+    fastest_lap: int | None
+    time_behind_leader_ms: int | None
+    laps_behind_leader: int | None
+    time_behind_preceding_ms: int | None
+    laps_behind_preceding: int | None
+    overall_rank: int | None
+    overall_best_lap_ms: int | None
+    current_status: str
+    track_status: str
+    pit_stop_count: int | None
+    last_lap_pitted: int | None
+    start_position: int | None
+    laps_led: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class CompletedSectionRecord:
+    header: Header
+    number: str
+    unique_id: int | None
+    section_id: str
+    elapsed_ms: int | None
+    last_section_ms: int | None
+    last_lap: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class LineCrossing:
+    header: Header
+    number: str
+    unique_id: int | None
+    time_line: str
+    source: str  # A antenna, M manual, other = photocell
+    elapsed_ms: int | None
+    track_status: str
+    crossing_status: str  # P pit lane, otherwise track
+
+
+@dataclass(slots=True, frozen=True)
+class InvalidatedLap:
+    header: Header
+    number: str  # may be "??" when the timing system does not know the car
+    unique_id: int | None
+    elapsed_ms: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class FlagInformation:
+    header: Header
+    track_status: str
+    lap_number: int | None
+    green_time_ms: int | None
+    green_laps: int | None
+    yellow_time_ms: int | None
+    yellow_laps: int | None
+    red_time_ms: int | None
+    number_of_yellows: int | None
+    current_leader: str
+    lead_changes: int | None
+    average_speed: str  # mph, as text
+
+
+@dataclass(slots=True, frozen=True)
+class NewLeader:
+    header: Header
+    number: str
+    unique_id: int | None
+    lap_number: int | None
+    elapsed_ms: int | None
+    lead_change_index: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class RunInformation:
+    header: Header
+    event_name: str
+    short_name: str
+    run_name: str
+    run_type: str  # P practice, Q qualifying, S single-car qualifying, R race
+    start_time_sec: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class TrackSection:
+    name: str
+    length_inches: int | None
+    start_label: str
+    end_label: str
+
+
+@dataclass(slots=True, frozen=True)
+class TrackInformation:
+    header: Header
+    name: str
+    venue: str
+    length_mi: str
+    section_count: int
+    sections: tuple[TrackSection, ...]
+
+
+@dataclass(slots=True, frozen=True)
+class AnnouncementRecord:
+    header: Header
+    message_number: int
+    action: str  # D deletes; anything else adds or replaces
+    priority: str
+    timestamp_sec: int | None
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class Version:
+    header: Header
+    major: int | None
+    minor: int | None
+    info: str
+
+
+Record = Union[Heartbeat, Entry, CompletedLap, CompletedSectionRecord, LineCrossing, InvalidatedLap,
+               FlagInformation, NewLeader, RunInformation, TrackInformation, AnnouncementRecord, Version]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------------
+class _FieldError(ValueError):
+    pass
+
+
+def _hex(value: str, name: str) -> int | None:
+    text = value.strip()
+    if not text:
+        return None  # Orbits leaves unknown numbers empty; "no information", not an error
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise _FieldError(f"{name}: not hexadecimal: {value!r}") from None
+
+
+def _dec(value: str, name: str) -> int | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise _FieldError(f"{name}: not a decimal number: {value!r}") from None
+
+
+# Fixed-layout payloads: (field name, kind) with kind "s" text, "x" hex, "d" decimal.
+_LAYOUTS: dict[str, tuple[type, tuple[tuple[str, str], ...]]] = {
+    "H": (Heartbeat, (("track_status", "s"), ("time_date_sec", "x"), ("elapsed_ms", "x"),
+                      ("laps_to_go", "d"), ("time_to_go_ms", "x"))),
+    "C": (CompletedLap, (("rank", "x"), ("number", "s"), ("unique_id", "x"), ("completed_laps", "x"),
+                         ("elapsed_ms", "x"), ("last_lap_ms", "x"), ("lap_status", "s"), ("fastest_lap_ms", "x"),
+                         ("fastest_lap", "x"), ("time_behind_leader_ms", "x"), ("laps_behind_leader", "x"),
+                         ("time_behind_preceding_ms", "x"), ("laps_behind_preceding", "x"), ("overall_rank", "x"),
+                         ("overall_best_lap_ms", "x"), ("current_status", "s"), ("track_status", "s"),
+                         ("pit_stop_count", "x"), ("last_lap_pitted", "x"), ("start_position", "x"),
+                         ("laps_led", "x"))),
+    "S": (CompletedSectionRecord, (("number", "s"), ("unique_id", "x"), ("section_id", "s"), ("elapsed_ms", "x"),
+                                   ("last_section_ms", "x"), ("last_lap", "x"))),
+    "L": (LineCrossing, (("number", "s"), ("unique_id", "x"), ("time_line", "s"), ("source", "s"),
+                         ("elapsed_ms", "x"), ("track_status", "s"), ("crossing_status", "s"))),
+    "I": (InvalidatedLap, (("number", "s"), ("unique_id", "x"), ("elapsed_ms", "x"))),
+    "F": (FlagInformation, (("track_status", "s"), ("lap_number", "x"), ("green_time_ms", "x"), ("green_laps", "x"),
+                            ("yellow_time_ms", "x"), ("yellow_laps", "x"), ("red_time_ms", "x"),
+                            ("number_of_yellows", "x"), ("current_leader", "s"), ("lead_changes", "x"),
+                            ("average_speed", "s"))),
+    "N": (NewLeader, (("number", "s"), ("unique_id", "x"), ("lap_number", "x"), ("elapsed_ms", "x"),
+                      ("lead_change_index", "x"))),
+    "R": (RunInformation, (("event_name", "s"), ("short_name", "s"), ("run_name", "s"), ("run_type", "s"),
+                           ("start_time_sec", "x"))),
+    "V": (Version, (("major", "x"), ("minor", "x"), ("info", "s"))),
+}
+
+
+def _fixed(record: str, header: Header, payload: list[str]) -> Record:
+    cls, layout = _LAYOUTS[record]
+    if len(payload) < len(layout):
+        raise _FieldError(f"${record} needs {len(layout)} payload fields, got {len(payload)}")
+    values: dict[str, Any] = {"header": header}
+    for (name, kind), raw in zip(layout, payload):
+        if kind == "x":
+            values[name] = _hex(raw, name)
+        elif kind == "d":
+            values[name] = _dec(raw, name)
+        else:
+            values[name] = raw.strip()
+    return cls(**values)
+
+
+def _entry(header: Header, payload: list[str]) -> Entry:
+    if len(payload) < 5:
+        raise _FieldError(f"$E needs at least 6 payload fields, got {len(payload)}")
+    count = _hex(payload[4], "field_count") or 0
+    if len(payload) < 6 + count:
+        raise _FieldError(f"$E declares {count} extra fields but has {len(payload) - 5} after the count")
+    return Entry(header, payload[0].strip(), _hex(payload[1], "unique_id"), payload[2].strip(),
+                 _hex(payload[3], "start_position"), count, tuple(f.strip() for f in payload[5:5 + count]),
+                 _hex(payload[5 + count], "competitor_id"))
+
+
+def _track(header: Header, payload: list[str]) -> TrackInformation:
+    if len(payload) < 4:
+        raise _FieldError(f"$T needs at least 4 payload fields, got {len(payload)}")
+    count = _hex(payload[3], "section_count") or 0
+    if len(payload) < 4 + 4 * count:
+        raise _FieldError(f"$T declares {count} sections but has fields for {(len(payload) - 4) // 4}")
+    sections = tuple(
+        TrackSection(payload[i].strip(), _hex(payload[i + 1], "length_inches"), payload[i + 2].strip(),
+                     payload[i + 3].strip())
+        for i in range(4, 4 + 4 * count, 4)
+    )
+    return TrackInformation(header, payload[0].strip(), payload[1].strip(), payload[2].strip(), count, sections)
+
+
+def _announcement(header: Header, payload: list[str], delimiter: str) -> AnnouncementRecord:
+    if len(payload) < 5:
+        raise _FieldError(f"$A needs 5 payload fields, got {len(payload)}")
+    number = _hex(payload[0], "message_number")
+    if number is None:
+        raise _FieldError("message_number missing")
+    # The text is last; keep any delimiter inside it rather than losing the tail.
+    return AnnouncementRecord(header, number, payload[1].strip(), payload[2].strip(), _hex(payload[3], "timestamp"),
+                              delimiter.join(payload[4:]).strip())
+
+
+def parse_line(line: str) -> Record | Rejection | None:
+    """Parse one record; None for a blank line."""
+    text = line.lstrip("\ufeff").rstrip("\r\n")
+    if not text.strip():
+        return None
+    if not text.startswith("$") or len(text) < 2:
+        return Rejection("not a Multiloop record (must start with $ and a record letter)", line)
+    record = text[1]
+    if record not in "HECSLIFNRTAV":
+        return Rejection(f"unknown record type ${record}", line)
+    if len(text) < 3 or text[2] not in DELIMITERS:
+        return Rejection(f"no field delimiter after ${record}", line)
+    delimiter = text[2]
+    parts = text.split(delimiter)
+    if len(parts) < 4:
+        return Rejection(f"${record} header needs 4 fields, got {len(parts)}", line)
+    try:
+        sequence = _hex(parts[2], "sequence")
+        if sequence is None:
+            raise _FieldError("sequence: missing")
+        state = parts[1].strip() if parts[1].strip() in ("N", "R", "U") else "N"
+        header = Header(record, state, sequence, parts[3].strip())
+        payload = parts[4:]
+        if record == "E":
+            return _entry(header, payload)
+        if record == "T":
+            return _track(header, payload)
+        if record == "A":
+            return _announcement(header, payload, delimiter)
+        return _fixed(record, header, payload)
+    except _FieldError as exc:
+        return Rejection(str(exc), line)
+
+
+def parse_multiloop(text: str) -> list[Record | Rejection]:
+    """Parse every non-blank line; malformed lines become Rejections, the rest still parse."""
+    out: list[Record | Rejection] = []
+    for line in text.splitlines():
+        item = parse_line(line)
+        if item is not None:
+            out.append(item)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+# ---------------------------------------------------------------------------------------------
+@dataclass(slots=True, frozen=True)
+class CompletedSection:
+    """CarPosition.CompletedSections element (contract §11.3)."""
+
+    number: str
+    section_id: str
+    elapsed_time_ms: int
+    last_section_time_ms: int
+    last_lap: int
+
+
+@dataclass(slots=True, frozen=True)
+class Section:
+    """SessionState.Sections element (contract §11.3)."""
+
+    name: str
+    length_inches: int
+    start_label: str
+    end_label: str
+
+
+@dataclass(slots=True, frozen=True)
+class Announcement:
+    """SessionState.Announcements element (contract §11.3); timestamp is naive UTC."""
+
+    timestamp: datetime | None
+    priority: str
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class LeaderChanged:
+    number: str
+    lap_number: int | None
+    elapsed_ms: int | None
+    lead_change_index: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class LapInvalidated:
+    number: str | None  # None when neither the record nor the unique id names the car
+    unique_id: int | None
+    elapsed_ms: int | None
+
+
+@dataclass(slots=True)
+class _Car:
+    sections: dict[str, CompletedSection] = field(default_factory=dict)
+    pit_stop_count: int | None = None
+    last_lap_pitted: int | None = None
+    start_position: int | None = None
+    laps_led: int | None = None
+    current_status: str | None = None
+    crossing_status: str | None = None
+    invalidated_elapsed_ms: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class MultiloopState:
+    """What Multiloop has told us this process; any record makes the source active."""
+
+    active: bool = False  # once true, X2 pit processing is disabled (spec §3.2)
+    cars: dict[str, _Car] = field(default_factory=dict)
+    entries: dict[str, Entry] = field(default_factory=dict)
+    numbers_by_uid: dict[int, str] = field(default_factory=dict)
+    session: dict[str, Any] = field(default_factory=dict)  # last value of each session field we emitted
+    announcements: dict[int, Announcement] = field(default_factory=dict)
+    leader: str | None = None
+    leader_history: list[LeaderChanged] = field(default_factory=list)
+    heartbeat: Heartbeat | None = None
+    run: RunInformation | None = None
+    track: TrackInformation | None = None
+    version: Version | None = None
+
+
+@dataclass(slots=True)
+class MultiloopUpdate:
+    session: dict[str, Any] = field(default_factory=dict)
+    cars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: list[LeaderChanged | LapInvalidated] = field(default_factory=list)
+
+    def car(self, number: str) -> dict[str, Any]:
+        return self.cars.setdefault(number, {})
+
+
+def _sections_list(car: _Car) -> list[CompletedSection]:
+    return list(car.sections.values())
+
+
+def _session(state: MultiloopState, update: MultiloopUpdate, name: str, value: Any) -> None:
+    if value is not None and state.session.get(name) != value:
+        state.session[name] = value
+        update.session[name] = value
+
+
+def _remember_uid(state: MultiloopState, uid: int | None, number: str) -> None:
+    if uid is not None and number:
+        state.numbers_by_uid[uid] = number
+
+
+def _completed_lap(state: MultiloopState, rec: CompletedLap, update: MultiloopUpdate) -> None:
+    if not rec.number:
+        return
+    _remember_uid(state, rec.unique_id, rec.number)
+    car = state.cars.setdefault(rec.number, _Car())
+    out = update.car(rec.number)
+    # RMonitor stays authoritative for laps, times, positions and gaps; Multiloop adds the rest.
+    for attr, name, value in (
+        ("start_position", "overall_starting_position", rec.start_position),
+        ("laps_led", "laps_led_overall", rec.laps_led),
+        ("current_status", "current_status", rec.current_status[:CURRENT_STATUS_MAX]),
+        ("pit_stop_count", "pit_stop_count", rec.pit_stop_count),
+        ("last_lap_pitted", "last_lap_pitted", rec.last_lap_pitted),
+    ):
+        if value is not None and getattr(car, attr) != value:
+            setattr(car, attr, value)
+            out[name] = value
+    if car.sections:
+        # A completed lap starts a new set of sections.
+        car.sections.clear()
+        out["completed_sections"] = []
+    if not out:
+        del update.cars[rec.number]
+
+
+def _completed_section(state: MultiloopState, rec: CompletedSectionRecord, update: MultiloopUpdate) -> None:
+    if not rec.number or not rec.section_id:
+        return
+    _remember_uid(state, rec.unique_id, rec.number)
+    car = state.cars.setdefault(rec.number, _Car())
+    value = CompletedSection(rec.number, rec.section_id, rec.elapsed_ms or 0, rec.last_section_ms or 0,
+                             rec.last_lap or 0)
+    if car.sections.get(rec.section_id) != value:
+        car.sections[rec.section_id] = value
+        update.car(rec.number)["completed_sections"] = _sections_list(car)
+
+
+def _line_crossing(state: MultiloopState, rec: LineCrossing, update: MultiloopUpdate) -> None:
+    if not rec.number:
+        return
+    _remember_uid(state, rec.unique_id, rec.number)
+    car = state.cars.setdefault(rec.number, _Car())
+    if car.crossing_status != rec.crossing_status:
+        car.crossing_status = rec.crossing_status
+        in_pit = rec.crossing_status == "P"
+        out = update.car(rec.number)
+        out["is_pit_start_finish"] = in_pit
+        out["is_in_pit"] = in_pit
+
+
+def _invalidated(state: MultiloopState, rec: InvalidatedLap, update: MultiloopUpdate) -> None:
+    number = rec.number if rec.number and rec.number != "??" else None
+    if number is None and rec.unique_id is not None:
+        number = state.numbers_by_uid.get(rec.unique_id)
+    if number is not None and rec.elapsed_ms is not None:
+        state.cars.setdefault(number, _Car()).invalidated_elapsed_ms.append(rec.elapsed_ms)
+    update.events.append(LapInvalidated(number, rec.unique_id, rec.elapsed_ms))
+
+
+def _flag_info(state: MultiloopState, rec: FlagInformation, update: MultiloopUpdate) -> None:
+    # CurrentFlag is deliberately not taken from Multiloop: RMonitor owns it.
+    for name in ("green_time_ms", "green_laps", "yellow_time_ms", "yellow_laps", "number_of_yellows",
+                 "red_time_ms", "lead_changes"):
+        _session(state, update, name, getattr(rec, name))
+    if rec.average_speed:
+        _session(state, update, "average_race_speed", rec.average_speed)
+
+
+def _new_leader(state: MultiloopState, rec: NewLeader, update: MultiloopUpdate) -> None:
+    if not rec.number:
+        return
+    _remember_uid(state, rec.unique_id, rec.number)
+    event = LeaderChanged(rec.number, rec.lap_number, rec.elapsed_ms, rec.lead_change_index)
+    if state.leader_history and state.leader_history[-1] == event:
+        return  # a repeated record, not a new change
+    state.leader = rec.number
+    state.leader_history.append(event)
+    update.events.append(event)
+
+
+def _run_info(state: MultiloopState, rec: RunInformation, update: MultiloopUpdate) -> None:
+    state.run = rec
+    _session(state, update, "is_practice_qualifying", rec.run_type.upper() in PRACTICE_QUALIFYING_RUN_TYPES)
+
+
+def _track_info(state: MultiloopState, rec: TrackInformation, update: MultiloopUpdate) -> None:
+    state.track = rec
+    sections = [Section(s.name, s.length_inches or 0, s.start_label, s.end_label) for s in rec.sections]
+    _session(state, update, "sections", sections)
+
+
+def _announcement_rec(state: MultiloopState, rec: AnnouncementRecord, update: MultiloopUpdate) -> None:
+    if rec.action.upper() == "D":
+        state.announcements.pop(rec.message_number, None)
+    else:
+        state.announcements[rec.message_number] = Announcement(epoch_to_datetime(rec.timestamp_sec), rec.priority,
+                                                               rec.text)
+    ordered = [state.announcements[k] for k in sorted(state.announcements)]
+    if state.session.get("announcements", []) != ordered:
+        state.session["announcements"] = ordered
+        update.session["announcements"] = list(ordered)
+
+
+def _entry_rec(state: MultiloopState, rec: Entry, update: MultiloopUpdate) -> None:
+    if not rec.number:
+        return  # the reference ignores entries without a number
+    state.entries[rec.number] = rec
+    _remember_uid(state, rec.unique_id, rec.number)
+
+
+def apply_multiloop(state: MultiloopState, records: Iterable[Record | Rejection]) -> MultiloopUpdate:
+    """Fold records (in order) into the state; return what changed. Rejections are skipped."""
+    update = MultiloopUpdate()
+    for rec in records:
+        if isinstance(rec, Rejection):
+            continue
+        state.active = True
+        if isinstance(rec, CompletedLap):
+            _completed_lap(state, rec, update)
+        elif isinstance(rec, CompletedSectionRecord):
+            _completed_section(state, rec, update)
+        elif isinstance(rec, LineCrossing):
+            _line_crossing(state, rec, update)
+        elif isinstance(rec, InvalidatedLap):
+            _invalidated(state, rec, update)
+        elif isinstance(rec, FlagInformation):
+            _flag_info(state, rec, update)
+        elif isinstance(rec, NewLeader):
+            _new_leader(state, rec, update)
+        elif isinstance(rec, RunInformation):
+            _run_info(state, rec, update)
+        elif isinstance(rec, TrackInformation):
+            _track_info(state, rec, update)
+        elif isinstance(rec, AnnouncementRecord):
+            _announcement_rec(state, rec, update)
+        elif isinstance(rec, Entry):
+            _entry_rec(state, rec, update)
+        elif isinstance(rec, Heartbeat):
+            state.heartbeat = rec  # parsed only: RMonitor's heartbeat drives the session clock
+        elif isinstance(rec, Version):
+            state.version = rec
+    return update
+
+
+def car_values(state: MultiloopState, number: str | None) -> dict[str, Any]:
+    """Every car field Multiloop knows for ``number`` (for re-application after a reset)."""
+    car = state.cars.get(number) if number else None
+    if car is None:
+        return {}
+    values: dict[str, Any] = {"completed_sections": _sections_list(car)}
+    for attr, name in (("last_lap_pitted", "last_lap_pitted"), ("pit_stop_count", "pit_stop_count"),
+                       ("start_position", "overall_starting_position"), ("laps_led", "laps_led_overall"),
+                       ("current_status", "current_status")):
+        if getattr(car, attr) is not None:
+            values[name] = getattr(car, attr)
+    if car.crossing_status is not None:
+        values["is_pit_start_finish"] = values["is_in_pit"] = car.crossing_status == "P"
+    return values
+
+
+# Keep the dataclass field lists importable for callers that map records generically.
+RECORD_FIELDS = {cls.__name__: tuple(f.name for f in fields(cls)) for cls, _ in _LAYOUTS.values()}

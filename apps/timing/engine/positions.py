@@ -1,0 +1,273 @@
+"""Position enrichment: class positions, gaps, fast-time gaps, best-lap markers, grid and gains.
+
+Incremental: each group (the whole field, and each class) keeps its cars sorted by overall
+position and is only re-sorted when a position or membership changed. Gap work is limited to
+the cars whose inputs changed, plus the car behind each of them (and every car's difference
+when the leader's time changed). Class positions, fast-time gaps, best-lap markers and gains
+are recomputed only when something they depend on changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from .gaps import gap_threshold_ms, update_fast_time_gaps, update_gaps
+from .state import INVALID_POSITION, CarPosition
+
+__all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
+
+Setter = Callable[[CarPosition, str, Any], None]
+
+OVERALL = object()  # key of the whole-field group; a class may legitimately be None
+_LAST = 1 << 30
+
+
+def _pos_key(c: CarPosition) -> tuple[int, int]:
+    p = c.overall_position
+    return (p if p > 0 else _LAST, c._seq)
+
+
+class Group:
+    __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
+                 "leader_touched", "fast_dirty", "index")
+
+    def __init__(self, key: object) -> None:
+        self.key = key
+        self.cars: list[CarPosition] = []
+        self.index: dict[CarPosition, int] = {}
+        self.order_dirty = True
+        self.p90_dirty = True
+        self.threshold = -1
+        self.touched: set[CarPosition] = set()
+        self.full = True
+        self.leader_touched = False
+        self.fast_dirty = True
+
+    def add(self, car: CarPosition) -> None:
+        self.cars.append(car)
+        self.order_dirty = self.p90_dirty = self.fast_dirty = True
+
+    def remove(self, car: CarPosition) -> None:
+        try:
+            self.cars.remove(car)
+        except ValueError:
+            return
+        self.touched.discard(car)
+        self.order_dirty = self.p90_dirty = self.fast_dirty = True
+
+
+class Enricher:
+    """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
+
+    __slots__ = ("groups", "best_dirty", "gained_dirty", "pending")
+
+    def __init__(self) -> None:
+        self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
+        self.best_dirty = True
+        self.gained_dirty = True
+        self.pending = False
+
+    # ---- membership -------------------------------------------------------------
+    def clear(self) -> None:
+        self.groups = {OVERALL: Group(OVERALL)}
+        self.best_dirty = self.gained_dirty = True
+
+    def _class_group(self, cls: str | None) -> Group:
+        g = self.groups.get(cls)
+        if g is None:
+            g = self.groups[cls] = Group(cls)
+        return g
+
+    def add_car(self, car: CarPosition) -> None:
+        self.groups[OVERALL].add(car)
+        self._class_group(car.car_class).add(car)
+        self.best_dirty = self.gained_dirty = True
+
+    def reclass(self, car: CarPosition, old: str | None) -> None:
+        g = self.groups.get(old)
+        if g is not None:
+            g.remove(car)
+            if not g.cars:
+                del self.groups[old]
+        self._class_group(car.car_class).add(car)
+        self.best_dirty = self.gained_dirty = True
+
+    # ---- change marking ---------------------------------------------------------
+    def note(self, car: CarPosition, changed: Iterable[str]) -> None:
+        overall = self.groups[OVERALL]
+        cg = self.groups.get(car.car_class)
+        for attr in changed:
+            if attr == "overall_position":
+                overall.order_dirty = True
+                if cg is not None:
+                    cg.order_dirty = True
+                self.gained_dirty = True
+            elif attr == "last_lap_completed" or attr == "total_time":
+                overall.touched.add(car)
+                if cg is not None:
+                    cg.touched.add(car)
+            elif attr == "last_lap_time":
+                overall.p90_dirty = True
+                if cg is not None:
+                    cg.p90_dirty = True
+            elif attr == "best_time" or attr == "best_lap":
+                overall.fast_dirty = True
+                if cg is not None:
+                    cg.fast_dirty = True
+                self.best_dirty = True
+            elif attr == "overall_starting_position" or attr == "in_class_starting_position":
+                self.gained_dirty = True
+
+    # ---- the pass ---------------------------------------------------------------
+    def run(self, cars: list[CarPosition], setter: Setter) -> None:
+        overall = self.groups[OVERALL]
+        if overall.order_dirty:
+            self._sort(overall)
+        if not overall.cars or overall.cars[0].overall_position <= 0:
+            # The reference's enricher does nothing until some car has a position; remember
+            # that work is owed so nothing is lost when positions arrive.
+            for g in self.groups.values():
+                g.full = True
+                g.touched.clear()
+            self.pending = True
+            return
+        self.pending = False
+        for key, g in self.groups.items():
+            if key is OVERALL:
+                self._gaps(g, "overall_gap", "overall_difference", setter)
+            else:
+                self._gaps(g, "in_class_gap", "in_class_difference", setter)
+        for key, g in self.groups.items():
+            if g.fast_dirty:
+                g.fast_dirty = False
+                if key is OVERALL:
+                    update_fast_time_gaps(g.cars, "overall_gap_by_fast_time", "overall_difference_by_fast_time", setter)
+                else:
+                    update_fast_time_gaps(g.cars, "in_class_gap_by_fast_time", "in_class_difference_by_fast_time", setter)
+        if self.best_dirty:
+            self.best_dirty = False
+            self._best_flags(cars, setter)
+        if self.gained_dirty:
+            self.gained_dirty = False
+            self._gained(cars, setter)
+
+    def _sort(self, g: Group) -> bool:
+        g.cars.sort(key=_pos_key)
+        g.index = {c: i for i, c in enumerate(g.cars)}
+        g.order_dirty = False
+        g.full = True
+        return True
+
+    def _gaps(self, g: Group, gap_attr: str, diff_attr: str, setter: Setter) -> None:
+        is_class = g.key is not OVERALL
+        if g.order_dirty:
+            self._sort(g)
+        if is_class and g.full:
+            # Class position follows overall order within the class; only order changes move it.
+            self.gained_dirty = True
+            for i, c in enumerate(g.cars):
+                setter(c, "class_position", i + 1)
+        if g.p90_dirty:
+            g.p90_dirty = False
+            t = gap_threshold_ms(g.cars)
+            if t != g.threshold:
+                g.threshold = t
+                g.full = True
+        if g.full:
+            g.full = False
+            g.touched.clear()
+            update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter)
+            return
+        if not g.touched:
+            return
+        index = g.index
+        n = len(g.cars)
+        idx: set[int] = set()
+        leader_touched = False
+        for c in g.touched:
+            i = index.get(c)
+            if i is None:
+                continue
+            if i == 0:
+                leader_touched = True
+            idx.add(i)
+            if i + 1 < n:
+                idx.add(i + 1)
+        g.touched.clear()
+        if leader_touched:
+            update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, diffs_only=True)
+        update_gaps(g.cars, sorted(idx), g.threshold, gap_attr, diff_attr, setter)
+
+    @staticmethod
+    def _best_flags(cars: list[CarPosition], setter: Setter) -> None:
+        best: CarPosition | None = None
+        class_best: dict[str | None, CarPosition] = {}
+        for c in cars:
+            t = c._bt_ms
+            if t <= 0:
+                continue
+            if best is None or t < best._bt_ms:
+                best = c
+            cb = class_best.get(c.car_class)
+            if cb is None or t < cb._bt_ms:
+                class_best[c.car_class] = c
+        for c in cars:
+            setter(c, "is_best_time", c is best)
+            setter(c, "is_best_time_class", class_best.get(c.car_class) is c)
+
+    def _gained(self, cars: list[CarPosition], setter: Setter) -> None:
+        n_all = len(cars)
+        class_sizes = {k: len(g.cars) for k, g in self.groups.items() if k is not OVERALL}
+        overall_gain: dict[CarPosition, int] = {}
+        class_gain: dict[CarPosition, int] = {}
+        for c in cars:
+            start, pos = c.overall_starting_position, c.overall_position
+            g = start - pos if start and pos else INVALID_POSITION
+            if g != INVALID_POSITION and abs(g) >= n_all:
+                g = INVALID_POSITION
+            setter(c, "overall_positions_gained", g)
+            overall_gain[c] = g
+            start, pos = c.in_class_starting_position, c.class_position
+            cgv = start - pos if start and pos else INVALID_POSITION
+            if cgv != INVALID_POSITION and abs(cgv) >= class_sizes.get(c.car_class, 0):
+                cgv = INVALID_POSITION
+            setter(c, "in_class_positions_gained", cgv)
+            class_gain[c] = cgv
+        top = _single_top(overall_gain.items())
+        per_class: dict[str | None, list[tuple[CarPosition, int]]] = {}
+        for c, v in class_gain.items():
+            per_class.setdefault(c.car_class, []).append((c, v))
+        class_top = {k: _single_top(v) for k, v in per_class.items()}
+        for c in cars:
+            setter(c, "is_overall_most_positions_gained", c is top)
+            setter(c, "is_class_most_positions_gained", class_top.get(c.car_class) is c)
+
+
+def _single_top(items: Iterable[tuple[CarPosition, int]]) -> CarPosition | None:
+    best: CarPosition | None = None
+    best_v = 0
+    tie = False
+    for c, v in items:
+        if v == INVALID_POSITION or v <= 0:
+            continue
+        if v > best_v:
+            best, best_v, tie = c, v, False
+        elif v == best_v:
+            tie = True
+    return None if tie else best
+
+
+def rebuild_in_class_starting_positions(starting: dict[str, int], class_of: dict[str, str | None]) -> dict[str, int]:
+    """Number each class's cars 1..n by their overall *grid* position (not current position)."""
+    by_class: dict[str, list[tuple[int, str]]] = {}
+    for reg, pos in starting.items():
+        cls = class_of.get(reg)
+        if cls is None:
+            continue
+        by_class.setdefault(cls, []).append((pos, reg))
+    out: dict[str, int] = {}
+    for rows in by_class.values():
+        rows.sort(key=lambda r: r[0])
+        for i, (_, reg) in enumerate(rows):
+            out[reg] = i + 1
+    return out

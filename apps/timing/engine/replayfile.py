@@ -1,0 +1,171 @@
+"""Reading recorded feeds and replaying them through an engine (no Django needed).
+
+Two layouts exist (data/README.md): blocks headed by `##yyyy-MM-dd HH:mm:ss.fff[|type]`, each
+block one relay message; and plain RMonitor lines without timestamps. Plain lines get a
+synthetic clock that advances 1 s per `$F` heartbeat, the convention the reference's tests use,
+so the 5 s end-of-session check sees roughly every fifth heartbeat.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+__all__ = ["ReplayMessage", "read_messages", "parse_messages", "one_line_per_message",
+           "random_chunks", "replay", "ReplayStats", "SYNTHETIC_START"]
+
+SYNTHETIC_START = datetime(2000, 1, 1)
+
+
+@dataclass(slots=True)
+class ReplayMessage:
+    kind: str
+    payload: str
+    received_at: datetime
+    timestamped: bool  # False when the clock is synthetic
+
+
+def _parse_header(text: str) -> tuple[datetime | None, str]:
+    stamp, _, kind = text.partition("|")
+    stamp = stamp.strip()
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(stamp, fmt), (kind.strip() or "rmonitor")
+        except ValueError:
+            continue
+    return None, (kind.strip() or "rmonitor")
+
+
+def parse_messages(text: str, mode: str = "auto") -> list[ReplayMessage]:
+    """Split a recording into messages.
+
+    mode "auto": blocks when the text has `##` headers, else one message per line;
+    "blocks": header blocks (text before the first header becomes one message per line);
+    "lines": every `$` line is its own message and headers are ignored (as the reference's
+    end-of-event tests do).
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if mode == "auto":
+        mode = "blocks" if any(l.startswith("##") for l in lines[:50] if l) or "\n##" in text else "lines"
+    out: list[ReplayMessage] = []
+    clock = SYNTHETIC_START
+
+    def synthetic(line: str) -> datetime:
+        nonlocal clock
+        if line.startswith("$F"):
+            clock += timedelta(seconds=1)
+        return clock
+
+    if mode == "lines":
+        for raw in lines:
+            line = raw.strip().lstrip("\ufeff")
+            if line.startswith("$"):
+                out.append(ReplayMessage("rmonitor", line, synthetic(line), False))
+        return out
+
+    header: tuple[datetime | None, str] | None = None
+    body: list[str] = []
+
+    def flush() -> None:
+        if header is None:
+            return
+        payload = "\n".join(body)
+        if payload.strip():
+            stamp, kind = header
+            if stamp is None:
+                stamp = synthetic(payload.lstrip())
+            out.append(ReplayMessage(kind, payload, stamp, header[0] is not None))
+
+    for raw in lines:
+        stripped = raw.strip().lstrip("\ufeff")
+        if stripped.startswith("##"):
+            flush()
+            header = _parse_header(stripped[2:])
+            body = []
+        elif header is None:
+            if stripped.startswith("$"):
+                out.append(ReplayMessage("rmonitor", stripped, synthetic(stripped), False))
+        else:
+            body.append(raw)
+    flush()
+    return out
+
+
+def read_messages(path: str | Path, mode: str = "auto") -> list[ReplayMessage]:
+    data = Path(path).read_bytes()
+    return parse_messages(data.decode("utf-8-sig", errors="replace"), mode)
+
+
+def one_line_per_message(messages: Iterable[ReplayMessage]) -> list[ReplayMessage]:
+    out = []
+    for m in messages:
+        for line in m.payload.split("\n"):
+            if line.strip():
+                out.append(ReplayMessage(m.kind, line, m.received_at, m.timestamped))
+    return out
+
+
+def random_chunks(messages: Iterable[ReplayMessage], seed: int, max_lines: int = 40) -> list[ReplayMessage]:
+    """Regroup the lines into messages of random size (line boundaries are kept)."""
+    rng = random.Random(seed)
+    lines: list[tuple[str, datetime, bool]] = []
+    for m in messages:
+        for line in m.payload.split("\n"):
+            if line.strip():
+                lines.append((line, m.received_at, m.timestamped))
+    out = []
+    i = 0
+    while i < len(lines):
+        n = rng.randint(1, max_lines)
+        chunk = lines[i:i + n]
+        out.append(ReplayMessage("rmonitor", "\n".join(c[0] for c in chunk), chunk[-1][1], chunk[-1][2]))
+        i += n
+    return out
+
+
+@dataclass(slots=True)
+class ReplayStats:
+    messages: int = 0
+    records: int = 0
+    finalized_sessions: int = 0
+    finished_states: list | None = None
+    completed_laps: int = 0
+    resets: int = 0
+
+
+def replay(engine, messages: Iterable[ReplayMessage], *, tick: bool = True,
+           keep_finished: bool = True, progress: Callable[[int], None] | None = None) -> ReplayStats:
+    """Drive `engine` like the live worker: apply each message, then let time-based rules run."""
+    stats = ReplayStats(finished_states=[] if keep_finished else None)
+    for i, m in enumerate(messages):
+        r = engine.apply(m.kind, m.payload, session_id=engine.session.session_id, received_at=m.received_at)
+        stats.messages += 1
+        _collect(stats, r)
+        if tick:
+            _collect(stats, engine.tick(m.received_at))
+        if progress is not None and i % 1000 == 0:
+            progress(i)
+    return stats
+
+
+def _collect(stats: ReplayStats, r) -> None:
+    if r.finished_session is not None:
+        stats.finalized_sessions += 1
+        if stats.finished_states is not None:
+            stats.finished_states.append(r.finished_session)
+    stats.completed_laps += len(r.completed_laps)
+    if r.reset:
+        stats.resets += 1
+
+
+def iter_records(messages: Iterable[ReplayMessage]) -> Iterator[str]:
+    for m in messages:
+        for line in m.payload.split("\n"):
+            line = line.strip().lstrip("\ufeff")
+            if line:
+                yield line

@@ -1,0 +1,294 @@
+"""RMonitor (Orbits "Result Monitor") records: tokenising and typed parsing.
+
+One place turns a text line into a typed record or a `Rejection` carrying the reason. Nothing
+here raises on bad input. Unlike the reference, fields are split as CSV, so a quoted name that
+contains a comma stays one field.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from typing import Callable, Union
+
+__all__ = [
+    "Heartbeat", "Competitor", "CompetitorExt", "RunInfo", "ClassInfo", "Setting", "RaceInfo",
+    "PracticeInfo", "Init", "Passing", "Corrected", "LineCrossing", "TrackInfo", "Rejection",
+    "Record", "parse_line", "split_fields", "split_message",
+]
+
+
+@dataclass(slots=True)
+class Heartbeat:  # $F
+    laps_to_go: int
+    time_to_go: str
+    time_of_day: str
+    race_time: str
+    flag_text: str
+
+
+@dataclass(slots=True)
+class Competitor:  # $A
+    reg: str
+    number: str
+    transponder: int | None  # None: unparsable, keep the previous value
+    first_name: str
+    last_name: str
+    nationality: str
+    class_no: int | None
+
+
+@dataclass(slots=True)
+class CompetitorExt:  # $COMP
+    reg: str
+    number: str
+    class_no: int | None
+    first_name: str
+    last_name: str
+    nationality: str
+    additional: str
+
+
+@dataclass(slots=True)
+class RunInfo:  # $B
+    run_number: int
+    name: str
+
+
+@dataclass(slots=True)
+class ClassInfo:  # $C
+    class_no: int
+    name: str
+
+
+@dataclass(slots=True)
+class Setting:  # $E
+    description: str
+    value: str
+
+
+@dataclass(slots=True)
+class RaceInfo:  # $G
+    position: int
+    reg: str
+    laps: int
+    total_time: str
+
+
+@dataclass(slots=True)
+class PracticeInfo:  # $H
+    position: int
+    reg: str
+    best_lap: int
+    best_time: str
+
+
+@dataclass(slots=True)
+class Init:  # $I
+    time_of_day: str
+    date: str
+
+
+@dataclass(slots=True)
+class Passing:  # $J
+    reg: str
+    lap_time: str
+    total_time: str
+
+
+@dataclass(slots=True)
+class Corrected:  # $COR
+    reg: str
+    number: str
+    laps: int
+    total_time: str
+    correction: str
+
+
+@dataclass(slots=True)
+class LineCrossing:  # $L (IMSA enhanced)
+    reg: str
+    line: str
+    status: str
+    date: str
+    time: str
+
+
+@dataclass(slots=True)
+class TrackInfo:  # $T (IMSA enhanced)
+    name: str
+    short_name: str
+    distance: str
+    sections: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Rejection:
+    reason: str
+    line: str
+
+
+Record = Union[Heartbeat, Competitor, CompetitorExt, RunInfo, ClassInfo, Setting, RaceInfo,
+               PracticeInfo, Init, Passing, Corrected, LineCrossing, TrackInfo]
+
+
+def split_message(payload: str) -> list[str]:
+    """Records of one relay message: split on LF, trim (handles CR, CRCRLF, BOM), drop blanks."""
+    if payload.startswith("\ufeff"):
+        payload = payload[1:]
+    out = []
+    for piece in payload.split("\n"):
+        piece = piece.strip()
+        if piece:
+            if piece[0] == "\ufeff":
+                piece = piece[1:].strip()
+                if not piece:
+                    continue
+            out.append(piece)
+    return out
+
+
+def _unquote(field: str) -> str:
+    field = field.strip()
+    if len(field) >= 2 and field[0] == '"' and field[-1] == '"':
+        return field[1:-1].replace('""', '"')
+    return field.replace('"', "")
+
+
+def split_fields(line: str) -> list[str]:
+    """Split one record into unquoted fields (CSV rules, quotes and outer spaces removed)."""
+    parts = line.split(",")
+    if '"' in line:
+        for p in parts:
+            if p.count('"') & 1:
+                # A quoted field holds a comma: only the csv module gets that right.
+                row = next(csv.reader((line,), skipinitialspace=True), [])
+                return [f.strip() for f in row]
+        return [_unquote(p) for p in parts]
+    return [p.strip() for p in parts]
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _need(f: list[str], n: int) -> str | None:
+    return None if len(f) >= n else f"{f[0]}: expected at least {n - 1} fields, got {len(f) - 1}"
+
+
+def _heartbeat(f: list[str], line: str) -> Record | Rejection:
+    if len(f) != 6:
+        return Rejection(f"$F: expected exactly 5 fields, got {len(f) - 1}", line)
+    return Heartbeat(_int(f[1]) or 0, f[2].strip(), f[3].strip(), f[4].strip(), f[5])
+
+
+def _competitor(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 8)) is not None:
+        return Rejection(r, line)
+    return Competitor(f[1], f[2], _uint(f[3]), f[4], f[5], f[6], _int(f[7]))
+
+
+def _uint(text: str) -> int | None:
+    v = _int(text)
+    return v if v is not None and 0 <= v <= 0xFFFFFFFF else None
+
+
+def _competitor_ext(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 8)) is not None:
+        return Rejection(r, line)
+    return CompetitorExt(f[1], f[2], _int(f[3]), f[4], f[5], f[6], f[7].strip())
+
+
+def _run(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 3)) is not None:
+        return Rejection(r, line)
+    n = _int(f[1])
+    if n is None:
+        return Rejection(f"$B: run number {f[1]!r} is not an integer", line)
+    return RunInfo(n, f[2])
+
+
+def _class(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 3)) is not None:
+        return Rejection(r, line)
+    n = _int(f[1])
+    if n is None:
+        return Rejection(f"$C: class number {f[1]!r} is not an integer", line)
+    return ClassInfo(n, f[2].strip())
+
+
+def _setting(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 3)) is not None:
+        return Rejection(r, line)
+    return Setting(f[1], f[2])
+
+
+def _race(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 5)) is not None:
+        return Rejection(r, line)
+    pos = _int(f[1])
+    if pos is None:
+        return Rejection(f"$G: position {f[1]!r} is not an integer", line)
+    # Laps are blank before a car's first crossing: that means 0, not an error.
+    return RaceInfo(pos, f[2], _int(f[3]) or 0, f[4])
+
+
+def _practice(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 5)) is not None:
+        return Rejection(r, line)
+    pos = _int(f[1])
+    best_lap = _int(f[3])
+    if best_lap is None:
+        return Rejection(f"$H: best lap {f[3]!r} is not an integer", line)
+    return PracticeInfo(pos or 0, f[2], best_lap, f[4])
+
+
+def _init(f: list[str], line: str) -> Record | Rejection:
+    return Init(f[1] if len(f) > 1 else "", f[2] if len(f) > 2 else "")
+
+
+def _passing(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 4)) is not None:
+        return Rejection(r, line)
+    return Passing(f[1], f[2], f[3])
+
+
+def _corrected(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 5)) is not None:
+        return Rejection(r, line)
+    return Corrected(f[1], f[2], _int(f[3]) or 0, f[4], f[5] if len(f) > 5 else "")
+
+
+def _line_crossing(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 6)) is not None:
+        return Rejection(r, line)
+    return LineCrossing(f[1], f[2], f[3], f[4], f[5])
+
+
+def _track(f: list[str], line: str) -> Record | Rejection:
+    if (r := _need(f, 2)) is not None:
+        return Rejection(r, line)
+    return TrackInfo(f[1], f[2] if len(f) > 2 else "", f[3] if len(f) > 3 else "", tuple(f[4:]))
+
+
+_PARSERS: dict[str, Callable[[list[str], str], Record | Rejection]] = {
+    "$F": _heartbeat, "$A": _competitor, "$COMP": _competitor_ext, "$B": _run, "$C": _class,
+    "$E": _setting, "$G": _race, "$H": _practice, "$I": _init, "$J": _passing,
+    "$COR": _corrected, "$L": _line_crossing, "$T": _track,
+}
+
+
+def parse_line(line: str) -> Record | Rejection:
+    """Parse one trimmed record line. Never raises."""
+    try:
+        fields = split_fields(line)
+        tag = fields[0].strip() if fields else ""
+        parser = _PARSERS.get(tag)
+        if parser is None:
+            return Rejection(f"unknown command {tag[:12]!r}", line)
+        return parser(fields, line)
+    except Exception as exc:  # pragma: no cover - defensive: the engine must never raise
+        return Rejection(f"unparsable record: {exc.__class__.__name__}", line)

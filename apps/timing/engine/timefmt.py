@@ -1,0 +1,61 @@
+"""Race clock strings: parsing to milliseconds and the reference's display formats.
+
+State keeps the raw strings the timing system sent; these helpers are only used for maths.
+A parsed value of 0 means "no time" everywhere (the feed cannot tell a real zero from a
+missing one), so every failure path returns 0 instead of raising.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["parse_ms", "format_delta", "laps_text", "MAX_MS"]
+
+# .NET TimeSpan.MaxValue in milliseconds: anything longer overflowed in the reference and
+# was reported as a parse failure, so it must be "no time" here too.
+MAX_MS = 922_337_203_685_477
+
+
+def parse_ms(text: str | None) -> int:
+    """`H:MM:SS[.fff]` with unbounded hours and possibly negative seconds -> ms; 0 on failure."""
+    if not text:
+        return 0
+    parts = text.split(":")
+    if len(parts) != 3:
+        return 0
+    try:
+        h = int(parts[0])
+        m = int(parts[1])
+        sec = parts[2]
+        if "." in sec:
+            s = float(sec)
+            if s != s or s in (math.inf, -math.inf):
+                return 0
+            whole = math.floor(s)
+            total = (h * 3600 + m * 60 + whole) * 1000 + round((s - whole) * 1000)
+        else:
+            total = (h * 3600 + m * 60 + int(sec)) * 1000
+    except (ValueError, OverflowError):
+        return 0
+    if total > MAX_MS or total < -MAX_MS:
+        return 0
+    return total
+
+
+def format_delta(ms: int) -> str:
+    """Format a time difference the way the reference shows gaps: magnitude only.
+
+    The hour part is the .NET hour *component* (0-23), matching `h:mm:ss.fff` on a TimeSpan.
+    """
+    t = -ms if ms < 0 else ms
+    fff = t % 1000
+    secs = t // 1000
+    if t >= 3_600_000:
+        return f"{(secs // 3600) % 24}:{(secs // 60) % 60:02d}:{secs % 60:02d}.{fff:03d}"
+    if t >= 60_000:
+        return f"{secs // 60}:{secs % 60:02d}.{fff:03d}"
+    return f"{secs}.{fff:03d}"
+
+
+def laps_text(laps: int) -> str:
+    return f"{laps} lap" if laps == 1 else f"{laps} laps"
