@@ -18,7 +18,7 @@ Public API (pure, no I/O; ``MultiloopState`` is owned by the caller and updated 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Union
 
@@ -645,6 +645,3 @@ def car_values(state: MultiloopState, number: str | None) -> dict[str, Any]:
         values["is_pit_start_finish"] = values["is_in_pit"] = car.crossing_status == "P"
     return values
 
-
-# Keep the dataclass field lists importable for callers that map records generically.
-RECORD_FIELDS = {cls.__name__: tuple(f.name for f in fields(cls)) for cls, _ in _LAYOUTS.values()}
