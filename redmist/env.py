@@ -101,3 +101,14 @@ def env_database(name: str, default_sqlite_path: str) -> dict:
     elif scheme != "sqlite" and not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} must name a database, e.g. postgres://user@host:5432/redmist")
     return config
+
+
+def env_url(name: str, default: str = "") -> str:
+    """An http(s) URL with a host (no trailing slash), or empty when unset."""
+    raw = env_str(name, default)
+    if not raw:
+        return ""
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL like https://auth.example.org/realms/redmist, got {raw!r}")
+    return raw.rstrip("/")

@@ -1,3 +1,9 @@
-"""WebSocket routes. The relay and viewer consumers register here as they are built."""
+"""WebSocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from apps.relay.consumers import RelayConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/relay/", RelayConsumer.as_asgi()),
+]

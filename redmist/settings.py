@@ -20,6 +20,7 @@ from redmist.env import (
     env_origins,
     env_redis_url,
     env_str,
+    env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,6 +56,10 @@ CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "x-event-access
 
 CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 4 * 3600, minimum=1)
 EVENT_LIVE_TIMEOUT_SECONDS = env_int("EVENT_LIVE_TIMEOUT_SECONDS", 600, minimum=10)
+INGEST_STREAM_MAXLEN = env_int("INGEST_STREAM_MAXLEN", 100_000, minimum=1000)
+RELAY_MAX_FRAME_BYTES = env_int("RELAY_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024)
+RELAY_RATE_PER_SECOND = env_int("RELAY_RATE_PER_SECOND", 1000, minimum=1)
+RELAY_RATE_BURST = env_int("RELAY_RATE_BURST", 5000, minimum=1)
 
 INSTALLED_APPS = [
     "daphne",
@@ -178,6 +183,45 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
 }
+
+# --- Authentication (issue 7; docs/api-management.md) -------------------------------------------
+# People sign in with OpenID Connect (Keycloak in production) when OIDC_ISSUER is set; local Django
+# accounts always work. Machines (relays, API clients) use client-credentials bearer JWTs, verified
+# against the issuer's JWKS — or, with no OIDC_ISSUER, against this server's own signing key.
+OIDC_ISSUER = env_url("OIDC_ISSUER")  # e.g. https://auth.redmist.racing/realms/redmist
+OIDC_AUDIENCE = env_str("OIDC_AUDIENCE", "account")
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+KEYCLOAK_ADMIN_URL = env_url("KEYCLOAK_ADMIN_URL")  # e.g. https://auth.redmist.racing
+KEYCLOAK_REALM = env_str("KEYCLOAK_REALM", "redmist")
+KEYCLOAK_ADMIN_CLIENT_ID = env_str("KEYCLOAK_ADMIN_CLIENT_ID", "user-management-svc")
+KEYCLOAK_ADMIN_CLIENT_SECRET = env_str("KEYCLOAK_ADMIN_CLIENT_SECRET")
+JWT_TOKEN_LIFETIME_SECONDS = env_int("JWT_TOKEN_LIFETIME_SECONDS", 300, minimum=30, maximum=3600)
+JWT_SIGNING_KEY_FILE = Path(env_str("JWT_SIGNING_KEY_FILE") or VAR_DIR / "jwt_signing_key.pem")
+JWT_LOCAL_ISSUER = env_str("JWT_LOCAL_ISSUER", "redmist-embedded")
+THROTTLE_RATES = {
+    "token": env_str("THROTTLE_TOKEN_RATE", "60/min"),
+    "write": env_str("THROTTLE_WRITE_RATE", "120/min"),
+}
+if KEYCLOAK_ADMIN_URL and not KEYCLOAK_ADMIN_CLIENT_SECRET:
+    raise ImproperlyConfigured("KEYCLOAK_ADMIN_CLIENT_SECRET must be set when KEYCLOAK_ADMIN_URL is set")
+
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if OIDC_ISSUER:
+    if not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+        raise ImproperlyConfigured("OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET must be set when OIDC_ISSUER is set")
+    AUTHENTICATION_BACKENDS.insert(0, "apps.orgs.oidc.RedMistOIDCBackend")
+    _OIDC_BASE = OIDC_ISSUER + "/protocol/openid-connect"  # Keycloak's layout; each can be overridden
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env_url("OIDC_OP_AUTHORIZATION_ENDPOINT", _OIDC_BASE + "/auth")
+    OIDC_OP_TOKEN_ENDPOINT = env_url("OIDC_OP_TOKEN_ENDPOINT", _OIDC_BASE + "/token")
+    OIDC_OP_USER_ENDPOINT = env_url("OIDC_OP_USER_ENDPOINT", _OIDC_BASE + "/userinfo")
+    OIDC_OP_JWKS_ENDPOINT = env_url("OIDC_OP_JWKS_ENDPOINT", _OIDC_BASE + "/certs")
+    OIDC_OP_LOGOUT_ENDPOINT = env_url("OIDC_OP_LOGOUT_ENDPOINT", _OIDC_BASE + "/logout")
+    OIDC_RP_SIGN_ALGO = "RS256"
+    OIDC_RP_SCOPES = "openid email profile"
+    LOGIN_REDIRECT_URL = "/admin/"
+    LOGOUT_REDIRECT_URL = "/"
+    LOGIN_URL = "/oidc/authenticate/"
 SPECTACULAR_SETTINGS = {"TITLE": "RedMist Timing & Scoring API", "VERSION": "0.1.0"}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from redmist import health
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("healthz/live", health.live, name="health-live"),
     path("healthz/ready", health.ready, name="health-ready"),
     path("admin/", admin.site.urls),
+    path("", include("apps.orgs.urls_auth")),
 ]

@@ -51,3 +51,56 @@ def viewer_a(django_user_model, org_a):
 @pytest.fixture
 def admin_b(django_user_model, org_b):
     return _user(django_user_model, "bob", org_b, Role.ADMIN)
+
+
+@pytest.fixture(autouse=True)
+def _no_throttling(settings):
+    """Throttles are cache-backed (Redis under `make test`); tests opt back in with `settings.THROTTLE_RATES`."""
+    settings.THROTTLE_RATES = {"token": None, "write": None}
+
+
+@pytest.fixture
+def relay_a(org_a):
+    """(client, secret) of org A's relay client."""
+    from apps.orgs.services import relay_client_create
+
+    return relay_client_create(organization=org_a)
+
+
+@pytest.fixture
+def relay_b(org_b):
+    from apps.orgs.services import relay_client_create
+
+    return relay_client_create(organization=org_b)
+
+
+@pytest.fixture
+def api_client_a(org_a):
+    from apps.orgs.services import api_client_create
+
+    return api_client_create(organization=org_a)
+
+
+@pytest.fixture
+def machine_token():
+    """machine_token(client) -> a valid bearer token for that relay or API client (embedded issuer)."""
+    from apps.orgs.models import RelayClient
+    from apps.orgs.signing import token_issue
+
+    def issue(client) -> str:
+        kind = "relay" if isinstance(client, RelayClient) else "api"
+        return token_issue(client_id=client.client_id, kind=kind, secret_hash=client.secret_hash).access_token
+
+    return issue
+
+
+@pytest.fixture
+def clean_redis(settings):
+    """Empty the suite's Redis database (make test points REDIS_URL at a database of its own)."""
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        client.flushdb()
+        client.close()
+    yield

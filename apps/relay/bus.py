@@ -1,0 +1,101 @@
+"""The ingest bus: one ordered, durable stream of relay messages per event.
+
+Two implementations share this interface: Redis Streams (distributed) and an in-process log (embedded).
+Delivery contract, which the timing worker relies on:
+- `append` is idempotent per (relay epoch, relay message id): a relay that resends after a lost ack
+  gets `duplicate=True` and nothing is appended twice.
+- `read_new` hands each entry to one consumer of the event's group; entries stay pending until `ack`.
+- `claim_pending` gives a new owner every entry the previous owner read but never acked, in order.
+The worker acks only what a saved snapshot covers, so a crash never loses an applied-but-unsaved entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Protocol
+
+#: Message kinds on the bus; the names follow the reference's stream field tags.
+KINDS = frozenset(
+    {"rmonitor", "multiloop", "x2pass", "x2loop", "flags", "evtsessionchanged", "competitors", "ftcar"}
+)
+NO_SESSION = 999999
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BusMessage:
+    kind: str
+    session_id: int
+    payload: str
+    received_at: float = dataclasses.field(default_factory=time.time)
+
+    def to_fields(self) -> dict[str, str]:
+        return {"k": self.kind, "s": str(self.session_id), "p": self.payload, "t": repr(self.received_at)}
+
+    @classmethod
+    def from_fields(cls, fields: dict) -> "BusMessage":
+        def text(key: str) -> str:
+            value = fields[key] if key in fields else fields[key.encode()]
+            return value.decode() if isinstance(value, bytes) else value
+
+        return cls(kind=text("k"), session_id=int(text("s")), payload=text("p"), received_at=float(text("t")))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppendResult:
+    entry_id: str | None
+    duplicate: bool
+
+
+class IngestBus(Protocol):
+    async def append(
+        self, *, event_id: int, message: BusMessage, dedup_key: str | None = None, dedup_id: int | None = None
+    ) -> AppendResult: ...
+
+    async def last_dedup_id(self, *, event_id: int, dedup_key: str) -> int: ...
+
+    async def ensure_group(self, *, event_id: int) -> None: ...
+
+    async def read_new(
+        self, *, event_id: int, consumer: str, count: int = 100, block_ms: int = 50
+    ) -> list[tuple[str, BusMessage]]: ...
+
+    async def claim_pending(self, *, event_id: int, consumer: str) -> list[tuple[str, BusMessage]]: ...
+
+    async def ack(self, *, event_id: int, entry_ids: list[str]) -> None: ...
+
+    async def length(self, *, event_id: int) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+def entry_id_key(entry_id: str) -> tuple[int, int]:
+    """Stream ids compare as (milliseconds, sequence), not as strings."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+_bus: IngestBus | None = None
+
+
+def bus_get() -> IngestBus:
+    """The process-wide bus, chosen by settings.REDIS_URL."""
+    global _bus
+    if _bus is None:
+        from django.conf import settings
+
+        if settings.REDIS_URL:
+            from apps.relay.bus_redis import RedisStreamBus
+
+            _bus = RedisStreamBus(url=settings.REDIS_URL, maxlen=settings.INGEST_STREAM_MAXLEN)
+        else:
+            from apps.relay.bus_memory import InProcessBus
+
+            _bus = InProcessBus()
+    return _bus
+
+
+def bus_reset() -> None:
+    """Forget the process-wide bus (tests and forked workers)."""
+    global _bus
+    _bus = None

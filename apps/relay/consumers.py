@@ -1,0 +1,154 @@
+"""The relay socket: authenticated track-side relays append timing messages to their event's ingest bus."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import msgpack
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from apps.relay import services
+from apps.relay.auth import RelayAuthError, relay_authenticate
+from apps.relay.bus import BusMessage, bus_get
+from apps.relay.frames import DATA_KINDS, FrameError, RelayFrame, frame_decode, frame_parse
+from apps.relay.liveness import live_event_mark
+from apps.relay.metrics import relay_metrics
+from apps.relay.ratelimit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+
+def relay_group_name(event_id: int) -> str:
+    return f"relay-event-{event_id}"
+
+
+class RelayConsumer(AsyncWebsocketConsumer):
+    """One relay connection, bound to one event by its `hello` frame."""
+
+    identity = None
+    event = None
+    epoch = ""
+    binary = False
+
+    async def connect(self):
+        await self.accept()
+        try:
+            self.identity = await database_sync_to_async(relay_authenticate)(scope=self.scope)
+        except RelayAuthError as exc:
+            relay_metrics.rejected_auth += 1
+            logger.info("relay refused: %s", exc)
+            await self._send({"type": "error", "code": "unauthorized", "error": str(exc)})
+            await self.close(code=4401)
+            return
+        self.bucket = TokenBucket(rate=settings.RELAY_RATE_PER_SECOND, burst=settings.RELAY_RATE_BURST)
+        relay_metrics.connections += 1
+
+    async def disconnect(self, code):
+        if self.identity is not None:
+            relay_metrics.connections -= 1
+        if self.event is not None:
+            await self.channel_layer.group_discard(relay_group_name(self.event.pk), self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.identity is None:
+            return
+        self.binary = bytes_data is not None
+        frame_id = None
+        try:
+            body = frame_decode(text=text_data, data=bytes_data, max_bytes=settings.RELAY_MAX_FRAME_BYTES)
+            frame = frame_parse(body)
+            frame_id = frame.frame_id
+            await self._handle(frame)
+        except FrameError as exc:
+            relay_metrics.rejected_frames += 1
+            await self._send({"type": "error", "id": exc.frame_id if exc.frame_id is not None else frame_id,
+                              "code": exc.code, "error": exc.message})
+        except Exception:
+            # The bus or the database failed: say so without an ack, and the relay resends later.
+            logger.exception("relay frame failed")
+            relay_metrics.failed += 1
+            await self._send({"type": "error", "id": frame_id, "code": "unavailable",
+                              "error": "the server could not store this message; resend it later"})
+
+    async def _handle(self, frame: RelayFrame) -> None:
+        if frame.kind == "hello":
+            await self._hello(frame)
+            return
+        if self.event is None:
+            raise FrameError("no_hello", "send a hello frame naming the event first", frame.frame_id)
+        if frame.kind in DATA_KINDS:
+            wait = self.bucket.take()
+            if wait:
+                relay_metrics.rate_limited += 1
+                await self._send({"type": "error", "id": frame.frame_id, "code": "rate_limited",
+                                  "error": "too many messages", "retry_after": round(wait, 3)})
+                return
+            await self._data(frame)
+        elif frame.kind == "heartbeat":
+            await live_event_mark(event_id=self.event.pk)
+            await database_sync_to_async(services.relay_heartbeat_record)(
+                event_id=self.event.pk, organization_id=self.identity.organization_id, version=frame.fields["version"]
+            )
+            await self._send({"type": "heartbeat_ack"})
+        elif frame.kind == "log":
+            await database_sync_to_async(services.relay_log_record)(
+                organization_id=self.identity.organization_id, **frame.fields
+            )
+
+    async def _hello(self, frame: RelayFrame) -> None:
+        event = await database_sync_to_async(services.relay_event_for_organization)(
+            event_id=frame.fields["event_id"], organization_id=self.identity.organization_id
+        )
+        if event is None:
+            relay_metrics.rejected_event += 1
+            raise FrameError("forbidden", f"event {frame.fields['event_id']} is not one of your organization's live events")
+        if self.event is not None and self.event.pk != event.pk:
+            await self.channel_layer.group_discard(relay_group_name(self.event.pk), self.channel_name)
+        self.event = event
+        self.epoch = frame.fields["epoch"]
+        await self.channel_layer.group_add(relay_group_name(event.pk), self.channel_name)
+        last_id = await bus_get().last_dedup_id(event_id=event.pk, dedup_key=self._dedup_key())
+        await live_event_mark(event_id=event.pk)
+        await self._send({"type": "welcome", "event_id": event.pk, "last_id": last_id})
+
+    def _dedup_key(self) -> str:
+        return f"{self.identity.client_id}:{self.epoch}"
+
+    async def _data(self, frame: RelayFrame) -> None:
+        payload = frame.data
+        if frame.kind == "session":
+            payload = await database_sync_to_async(services.relay_session_change)(
+                event=self.event, session_id=frame.session_id, **frame.fields
+            )
+        elif frame.kind == "competitors":
+            _, skipped = await database_sync_to_async(services.competitors_upsert)(
+                event=self.event, competitors=json.loads(payload)
+            )
+            if skipped:
+                await self._send({"type": "warning", "id": frame.frame_id, "skipped": skipped[:20]})
+        result = await bus_get().append(
+            event_id=self.event.pk,
+            message=BusMessage(kind=frame.bus_kind, session_id=frame.session_id, payload=payload),
+            dedup_key=self._dedup_key(),
+            dedup_id=frame.frame_id,
+        )
+        if result.duplicate:
+            relay_metrics.duplicates += 1
+            await self._send({"type": "ack", "id": frame.frame_id, "duplicate": True})
+        else:
+            relay_metrics.accepted += 1
+            await self._send({"type": "ack", "id": frame.frame_id, "entry": result.entry_id})
+        await live_event_mark(event_id=self.event.pk)
+
+    async def relay_resend(self, message):
+        """The timing worker asks for the relay's cached data (the reference's SendEventData)."""
+        await self._send({"type": "send_event_data", "force": bool(message.get("force", False))})
+
+    async def _send(self, body: dict) -> None:
+        if self.binary:
+            await self.send(bytes_data=msgpack.packb(body, use_bin_type=True))
+        else:
+            await self.send(text_data=json.dumps(body, separators=(",", ":")))
