@@ -581,7 +581,10 @@ def purple_reconcile(
     if seconds is None:
         return current, False
 
-    observed = Flags(int(full_course)) if full_course is not None else Flags.UNKNOWN
+    try:
+        observed = Flags(int(full_course)) if full_course is not None else Flags.UNKNOWN
+    except (TypeError, ValueError):
+        observed = Flags.UNKNOWN
     if observed != override.seen_flag or override.seen_since_s is None:
         override.seen_flag, override.seen_since_s = observed, seconds
     held = (seconds - override.seen_since_s) % 86400

@@ -240,24 +240,26 @@ class _FieldError(ValueError):
     pass
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def _hex(value: str, name: str) -> int | None:
     text = value.strip()
     if not text:
         return None  # Orbits leaves unknown numbers empty; "no information", not an error
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise _FieldError(f"{name}: not hexadecimal: {value!r}") from None
+    # Digits only: int() would also take signs, "0x" prefixes and underscores.
+    if not set(text) <= _HEX_DIGITS:
+        raise _FieldError(f"{name}: not hexadecimal: {value!r}")
+    return int(text, 16)
 
 
 def _dec(value: str, name: str) -> int | None:
     text = value.strip()
     if not text:
         return None
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise _FieldError(f"{name}: not a decimal number: {value!r}") from None
+    if not (text.isascii() and text.isdigit()):
+        raise _FieldError(f"{name}: not a decimal number: {value!r}")
+    return int(text, 10)
 
 
 # Fixed-layout payloads: (field name, kind) with kind "s" text, "x" hex, "d" decimal.

@@ -159,3 +159,15 @@ def test_durations_measure_closed_periods_and_running_ones_to_now():
 
 def test_a_period_serialises_with_the_contracts_short_keys():
     assert FlagPeriod(Flags.YELLOW, at("09:08:50")).to_json() == {"f": 2, "s": "2026-08-02T09:08:50", "e": None}
+
+
+def test_random_garbage_never_raises():
+    import random
+
+    rng = random.Random(3)
+    pieces = ['[', ']', '{', '}', '"f"', '"s"', '"e"', ':', ',', '1', '99', 'true', 'null', '"2026-08-02T09:08:50"',
+              '"2026-08-02T09:08:50.1234567+02:00"', '"x"']
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
+        periods, _ = parse_flag_list(text)
+        flaglist_reconcile([], periods)

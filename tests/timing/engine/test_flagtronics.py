@@ -555,3 +555,17 @@ def test_stopping_the_capture_mid_caution_leaves_only_the_purple_open():
     periods, current_flag, _ = replay(stop=datetime(2026, 8, 2, 13, 12, 0))
     assert current_flag == Flags.PURPLE35
     assert [p for p in periods if p.end is None] == [FlagPeriod(Flags.PURPLE35, d("09:09:06"))]
+
+
+def test_random_garbage_never_raises():
+    import random
+
+    rng = random.Random(11)
+    pieces = ['[', ']', '{', '}', '"carNumber"', '"speed"', '"pitActive"', '"pitDuration"', '"pitEntryTime"',
+              '"flaggingZone"', ':', ',', '"42"', '254', '1e400', 'NaN', 'true', 'null', '"99:99:99"', '"2026-01-01"']
+    state, car = FlagtronicsState(), Car()
+    for i in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
+        for v in parse_vehicles(text)[0]:
+            apply_vehicle(state, car, v, T0 + timedelta(seconds=i))
+        purple_reconcile(PurpleOverride(), [], Flags.YELLOW, rng.choice([None, 99, 7]), rng.choice(["", "x", "12:00:00"]))

@@ -311,3 +311,23 @@ def test_car_values_restore_everything_multiloop_knows_about_a_car():
 def test_epoch_seconds_become_naive_utc_datetimes():
     assert epoch_to_datetime(1751043000) == datetime(2025, 6, 27, 16, 50)
     assert epoch_to_datetime(None) is None
+
+
+@pytest.mark.parametrize("value", ["-5", "0x1F", "1_0", " ", "+1"])
+def test_signs_prefixes_and_underscores_are_not_hex(value):
+    item = parse_line(u(f"$V|R|1|Q1|{value}|5|info"))
+    if value.strip():
+        assert isinstance(item, Rejection) and item.reason.startswith("major: not hexadecimal")
+    else:
+        assert item.major is None
+
+
+def test_random_garbage_never_raises():
+    import random
+
+    rng = random.Random(4)
+    alphabet = "$HECSLIFNRTAVQ|\ufffd\u00a6,0123456789ABCDEFxyz-_ \r\n\ufeff"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        items = parse_multiloop(text)
+        apply_multiloop(MultiloopState(), items)

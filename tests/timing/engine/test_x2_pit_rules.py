@@ -223,3 +223,18 @@ def test_reapplying_after_a_reset_restores_pit_state_without_counting_again():
     assert changes["is_in_pit"] is True and changes["pit_stop_count"] == 1
     assert car_pit_changes(state, fresh, LOOPS)["pit_stop_count"] == 1
     assert car_pit_changes(state, Car(transponder_id=99), LOOPS) == {}
+
+
+def test_random_garbage_never_raises():
+    import random
+
+    rng = random.Random(7)
+    pieces = ['[', ']', '{', '}', '"t"', '"l"', '"p"', '"tu"', ':', ',', '1', '-3', 'true', 'null', '"x"', '1e400',
+              '"2026-08-02T13:00:00"']
+    state = X2PitState()
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
+        for parse in (parse_passings, parse_loops, parse_loop_metadata):
+            parse(text)
+        for pas in parse_passings(text)[0]:
+            apply_passing(state, pas, Car(transponder_id=pas.transponder_id), LOOPS)
