@@ -9,7 +9,7 @@ does I/O, and nothing raises on bad input: bad records are rejected with a reaso
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -21,7 +21,7 @@ from .positions import Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
                        Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting, TrackInfo,
                        parse_line, split_message)
-from .stale import update_stale
+from .stale import StaleTracker
 from .state import CarPosition, EventEntry, SessionState, is_practice_or_qualifying
 from .timefmt import parse_ms
 
@@ -39,19 +39,43 @@ _SESSION_SCALARS = ("session_id", "session_name", "laps_to_go", "time_to_go", "l
                     "running_race_time", "is_practice_qualifying", "current_flag")
 
 
-@dataclass(slots=True)
 class PassResult:
-    """What one `apply()`/`tick()` changed. Empty results keep the previous `seq`."""
+    """What one `apply()`/`tick()` changed. Empty results keep the previous `seq`.
 
-    seq: int
-    session_patch: dict[str, Any] | None = None
-    car_patches: list[dict[str, Any]] = field(default_factory=list)
-    reset: bool = False
-    completed_laps: list[CompletedLap] = field(default_factory=list)
-    flag_periods: list[dict[str, Any]] | None = None
-    finished_session: dict[str, Any] | None = None
-    rejections: list[str] = field(default_factory=list)
-    relay_reset_request: bool = False  # forced resend wanted (missing-car watchdog)
+    - seq: per-event pass number, incremented only by passes that changed something
+    - session_patch: changed SessionState fields by contract JSON name (lists whole), or None
+    - car_patches: one dict per changed car, "n" plus only the changed fields
+    - reset: the field was cleared ($I or a new session): clients should reload full state
+    - completed_laps: laps logged in this pass (CompletedLap, with a full car snapshot)
+    - flag_periods: the whole FlagDurations list (JSON) when it changed, else None
+    - finished_session: final SessionState JSON of a session that ended in this pass
+    - rejections: reasons for records rejected in this pass
+    - relay_reset_request: the missing-car watchdog wants a forced relay resend
+    """
+
+    __slots__ = ("seq", "session_patch", "car_patches", "reset", "completed_laps", "flag_periods",
+                 "finished_session", "rejections", "relay_reset_request")
+
+    def __init__(self, seq: int, session_patch: dict[str, Any] | None = None,
+                 car_patches: list[dict[str, Any]] | None = None, reset: bool = False,
+                 completed_laps: list[CompletedLap] | None = None,
+                 flag_periods: list[dict[str, Any]] | None = None,
+                 finished_session: dict[str, Any] | None = None,
+                 rejections: list[str] | None = None, relay_reset_request: bool = False) -> None:
+        self.seq = seq
+        self.session_patch = session_patch
+        self.car_patches = car_patches if car_patches is not None else []
+        self.reset = reset
+        self.completed_laps = completed_laps if completed_laps is not None else []
+        self.flag_periods = flag_periods
+        self.finished_session = finished_session
+        self.rejections = rejections if rejections is not None else []
+        self.relay_reset_request = relay_reset_request
+
+    def __repr__(self) -> str:
+        return (f"PassResult(seq={self.seq}, session_patch={self.session_patch!r}, "
+                f"car_patches={len(self.car_patches)}, reset={self.reset}, laps={len(self.completed_laps)}, "
+                f"finished={self.finished_session is not None}, rejections={self.rejections!r})")
 
     @property
     def changed(self) -> bool:
@@ -122,6 +146,7 @@ class TimingEngine:
         self.track_length_m = 0.0
         self.laps = LapLog()
         self.flag_log = FlagLog()
+        self._logged_flag = -1
         self.monitor = SessionMonitor()
         self.watchdog = MissingCarWatchdog()
         self.previous_session_state: dict[str, Any] | None = None
@@ -129,6 +154,7 @@ class TimingEngine:
         self.rmonitor_messages = 0
         self.car_seq = 0
         self.enricher = Enricher()
+        self.stale = StaleTracker()
 
     def register_handler(self, kind: str, handler: Callable[[str, datetime], None]) -> None:
         """Add a message-kind handler; it mutates state through the engine's setters."""
@@ -146,6 +172,7 @@ class TimingEngine:
         self._pass_rejections: list[str] = []
         self._relay_reset = False
         self._entries_changed = False
+        self._dirty = False
 
     def _set(self, car: CarPosition, attr: str, value: Any) -> None:
         """Mutate a car field and record the delta in the same step (null never overwrites)."""
@@ -180,6 +207,10 @@ class TimingEngine:
         self._pass_rejections.append(reason)
 
     def _finish(self) -> PassResult:
+        if not (self._car_changes or self._session_changes or self._reset or self._completed
+                or self._flags_changed or self._finished is not None or self._pass_rejections
+                or self._relay_reset or self._entries_changed):
+            return PassResult(self.seq)  # nothing to reset either: the accumulators are empty
         car_patches: list[dict[str, Any]] = []
         if self._car_changes:
             for car, ch in self._car_changes.items():
@@ -250,25 +281,23 @@ class TimingEngine:
         if not lines:
             return
         self.rmonitor_messages += 1
-        for line in lines:
-            if line.startswith("$B"):
-                rec = parse_line(line)
-                if isinstance(rec, RunInfo) and rec.run_number not in (self.session.session_id, PLACEHOLDER_SESSION_ID):
-                    # The relay announces a new run before its records; adopt it first so the
-                    # records that follow land in the new session.
-                    self.change_session(rec.run_number, rec.name, received_at)
-        n = len(lines)
-        full_reset = False
-        if n > 4:
-            has_i = has_a = False
+        if "$B" in payload:
             for line in lines:
-                if line.startswith("$I"):
-                    has_i = True
-                elif line.startswith("$A") or line.startswith("$COMP"):
-                    has_a = True
-            full_reset = has_i and has_a
-        standalone = n == 1 and bool(self.last_flag_text.strip()) and lines[0] == STANDALONE_RESET
-        self._class_seen = False
+                if line.startswith("$B"):
+                    rec = parse_line(line)
+                    if isinstance(rec, RunInfo) and rec.run_number not in (self.session.session_id, PLACEHOLDER_SESSION_ID):
+                        # The relay announces a new run before its records; adopt it first so
+                        # the records that follow land in the new session.
+                        self.change_session(rec.run_number, rec.name, received_at)
+        n = len(lines)
+        full_reset = standalone = False
+        if "$I" in payload:
+            if n > 4:
+                # Reset classification is per message (§1.6), so it is decided before any record.
+                full_reset = "$A" in payload or "$COMP" in payload
+            elif n == 1:
+                standalone = bool(self.last_flag_text.strip()) and lines[0] == STANDALONE_RESET
+        self._class_changed = False
         handlers = self._record_handlers
         for line in lines:
             rec = parse_line(line)
@@ -276,14 +305,14 @@ class TimingEngine:
             if h is None:
                 self._reject(rec.reason if isinstance(rec, Rejection) else "unhandled record")
                 continue
-            if standalone and h == self._on_init:
+            if standalone:
                 self.counters["standalone_reset_ignored"] += 1
                 continue
             try:
                 h(rec, received_at)
             except Exception as exc:
                 self._reject(f"{line[:40]}: {exc.__class__.__name__}: {exc}")
-        if self._class_seen:
+        if self._class_changed:
             for row in list(self.competitors.values()):
                 self._apply_competitor(row)
             self.starting_dirty = True
@@ -299,22 +328,34 @@ class TimingEngine:
     # -- record handlers ----------------------------------------------------------
 
     def _on_heartbeat(self, r: Heartbeat, received_at: datetime) -> None:
-        self.last_flag_text = r.flag_text
-        self.rm_flag = flag_from_rmonitor(r.flag_text)
-        self._set_session("laps_to_go", r.laps_to_go)
-        self._set_session("time_to_go", r.time_to_go)
-        self._set_session("local_time_of_day", r.time_of_day)
-        self._set_session("running_race_time", r.race_time)
+        s = self.session
+        ch = self._session_changes
+        if r.flag_text != self.last_flag_text:
+            self.last_flag_text = r.flag_text
+            self.rm_flag = flag_from_rmonitor(r.flag_text)
+        # Inlined compare-and-set: a heartbeat arrives every second for the whole event.
+        if s.laps_to_go != r.laps_to_go:
+            s.laps_to_go = ch["laps_to_go"] = r.laps_to_go
+        if s.time_to_go != r.time_to_go:
+            s.time_to_go = ch["time_to_go"] = r.time_to_go
+        if s.local_time_of_day != r.time_of_day:
+            s.local_time_of_day = ch["local_time_of_day"] = r.time_of_day
+        if s.running_race_time != r.race_time:
+            s.running_race_time = ch["running_race_time"] = r.race_time
         self._set_current_flag(received_at)
 
     def _set_current_flag(self, received_at: datetime) -> None:
         flag = self.rm_flag
         if flag == Flags.YELLOW and self.ft_flag == Flags.PURPLE35:
             flag = Flags.PURPLE35
-        self._set_session("current_flag", int(flag))
-        local = received_at + timedelta(hours=self.session.local_time_zone_offset)
-        if self.flag_log.observe(int(flag), self.session.local_time_of_day, local.date()):
-            self._flags_changed = True
+        flag = int(flag)
+        if self.session.current_flag != flag:
+            self._set_session("current_flag", flag)
+        if flag != self._logged_flag:
+            local = received_at + timedelta(hours=self.session.local_time_zone_offset)
+            if self.flag_log.observe(flag, self.session.local_time_of_day, local.date()):
+                self._flags_changed = True
+            self._logged_flag = flag
 
     def _on_competitor(self, r: Competitor, received_at: datetime) -> None:
         row = self.competitors.get(r.reg)
@@ -387,8 +428,10 @@ class TimingEngine:
             self._set_session("is_practice_qualifying", is_practice_or_qualifying(r.name))
 
     def _on_class(self, r: ClassInfo, received_at: datetime) -> None:
-        self.classes[r.class_no] = r.name
-        self._class_seen = True
+        if self.classes.get(r.class_no) != r.name:
+            # Orbits repeats its class list every refresh; only a real change re-resolves.
+            self.classes[r.class_no] = r.name
+            self._class_changed = True
 
     def _on_setting(self, r: Setting, received_at: datetime) -> None:
         key = r.description.strip().upper()
@@ -526,10 +569,24 @@ class TimingEngine:
         enricher.run(list(self.cars.values()), self._set)
 
     def _check_stale(self) -> None:
-        if self._car_changes or self.rmonitor_messages % 3 == 0:
-            cars = list(self.cars.values())
-            if cars:
-                update_stale(cars, self.session.current_flag, parse_ms(self.session.running_race_time), self._set)
+        # The reference evaluates on every message with car patches and on every third one;
+        # the tracker gives the same verdicts while only re-checking what can have changed.
+        st = self.stale
+        if self._reset:
+            st.invalidate()
+        changes = self._car_changes
+        if not changes and self.rmonitor_messages % 3:
+            return
+        if not self.cars:
+            return
+        flag = self.session.current_flag
+        race_ms = parse_ms(self.session.running_race_time)
+        if changes and st.valid:
+            touch = st.touch
+            for car, ch in list(changes.items()):
+                if "last_lap_completed" in ch or "total_time" in ch or "last_lap_time" in ch or "track_flag" in ch:
+                    touch(car, flag, race_ms, self._set)
+        st.update(list(self.cars.values()), flag, race_ms, self._set)
 
     def _log_laps(self, received_at: datetime) -> None:
         laps = self.laps
@@ -577,6 +634,7 @@ class TimingEngine:
         for attr in _SESSION_SCALARS:
             self._set_session(attr, getattr(fresh, attr))
         self.session = fresh
+        self._logged_flag = -1
         if self.flag_log.periods:
             self.flag_log.clear()
             self._flags_changed = True

@@ -8,7 +8,7 @@ recompute only the cars whose inputs changed.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .state import CarPosition
 from .timefmt import format_delta, laps_text
@@ -44,27 +44,55 @@ def gap_value(car: CarPosition, other: CarPosition, threshold: int, other_must_h
     return "" if d < 0 else laps_text(d)
 
 
-def update_gaps(ordered: Sequence[CarPosition], indexes: Sequence[int] | None, threshold: int,
+def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, threshold: int,
                 gap_attr: str, diff_attr: str, setter: Setter, diffs_only: bool = False) -> None:
-    """Recompute gap/diff for the cars at `indexes` of the position-ordered group (all if None)."""
+    """Recompute gap/diff for the cars at `indexes` of the position-ordered group (all if None).
+
+    This is the hottest loop of the engine, hence the inlined rules (same as gap_value) and
+    compare-before-set: most recomputations produce the value already shown.
+    """
     if not ordered:
         return
     leader = ordered[0]
+    lead_laps = leader.last_lap_completed
+    lead_ms = leader._ttm_ms
     rng = range(len(ordered)) if indexes is None else indexes
     for i in rng:
         car = ordered[i]
-        if car._ttm_ms == 0:
+        own = car._ttm_ms
+        if own == 0:
             continue  # no total time: keep whatever was shown before
         if i == 0:
-            setter(car, gap_attr, "")
-            setter(car, diff_attr, "")
+            if getattr(car, gap_attr) != "":
+                setter(car, gap_attr, "")
+            if getattr(car, diff_attr) != "":
+                setter(car, diff_attr, "")
             continue
+        laps = car.last_lap_completed
         if not diffs_only:
-            v = gap_value(car, ordered[i - 1], threshold, True)
-            if v is not None:
+            ahead = ordered[i - 1]
+            ahead_laps = ahead.last_lap_completed
+            v = None
+            if laps == ahead_laps:
+                a = ahead._ttm_ms
+                if a != 0:
+                    g = own - a
+                    if 0 <= g <= threshold:
+                        v = format_delta(g)
+            else:
+                d = ahead_laps - laps
+                v = "" if d < 0 else laps_text(d)
+            if v is not None and getattr(car, gap_attr) != v:
                 setter(car, gap_attr, v)
-        v = gap_value(car, leader, threshold, False)
-        if v is not None:
+        v = None
+        if laps == lead_laps:
+            g = own - lead_ms
+            if 0 <= g <= threshold:
+                v = format_delta(g)
+        else:
+            d = lead_laps - laps
+            v = "" if d < 0 else laps_text(d)
+        if v is not None and getattr(car, diff_attr) != v:
             setter(car, diff_attr, v)
 
 

@@ -29,7 +29,7 @@ def _pos_key(c: CarPosition) -> tuple[int, int]:
 
 class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
-                 "leader_touched", "fast_dirty", "index")
+                 "fast_dirty", "index", "members_changed", "moved")
 
     def __init__(self, key: object) -> None:
         self.key = key
@@ -40,12 +40,13 @@ class Group:
         self.threshold = -1
         self.touched: set[CarPosition] = set()
         self.full = True
-        self.leader_touched = False
         self.fast_dirty = True
+        self.members_changed = True
+        self.moved: set[int] = set()  # indexes whose car changed in the last re-sort
 
     def add(self, car: CarPosition) -> None:
         self.cars.append(car)
-        self.order_dirty = self.p90_dirty = self.fast_dirty = True
+        self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
     def remove(self, car: CarPosition) -> None:
         try:
@@ -53,7 +54,7 @@ class Group:
         except ValueError:
             return
         self.touched.discard(car)
-        self.order_dirty = self.p90_dirty = self.fast_dirty = True
+        self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
 
 class Enricher:
@@ -117,6 +118,8 @@ class Enricher:
                 self.best_dirty = True
             elif attr == "overall_starting_position" or attr == "in_class_starting_position":
                 self.gained_dirty = True
+            elif attr == "car_class":
+                self.gained_dirty = True
 
     # ---- the pass ---------------------------------------------------------------
     def run(self, cars: list[CarPosition], setter: Setter) -> None:
@@ -151,22 +154,40 @@ class Enricher:
             self.gained_dirty = False
             self._gained(cars, setter)
 
-    def _sort(self, g: Group) -> bool:
+    def _sort(self, g: Group) -> None:
+        old = g.cars[:]
         g.cars.sort(key=_pos_key)
-        g.index = {c: i for i, c in enumerate(g.cars)}
         g.order_dirty = False
-        g.full = True
-        return True
+        cars = g.cars
+        if g.members_changed:
+            g.members_changed = False
+            g.full = True
+            g.index = {c: i for i, c in enumerate(cars)}
+            return
+        # Usually two cars swapped: only the slots whose occupant changed need new gaps
+        # (and the car behind each of them, whose "car ahead" changed).
+        moved = g.moved
+        index = g.index
+        for i, c in enumerate(cars):
+            if old[i] is not c:
+                moved.add(i)
+                index[c] = i
+        if 0 in moved:
+            g.full = True  # a new leader changes every car's difference
 
     def _gaps(self, g: Group, gap_attr: str, diff_attr: str, setter: Setter) -> None:
         is_class = g.key is not OVERALL
         if g.order_dirty:
             self._sort(g)
-        if is_class and g.full:
+        moved = g.moved
+        if is_class and (g.full or moved):
             # Class position follows overall order within the class; only order changes move it.
-            self.gained_dirty = True
-            for i, c in enumerate(g.cars):
-                setter(c, "class_position", i + 1)
+            cars = g.cars
+            for i in (range(len(cars)) if g.full else moved):
+                c = cars[i]
+                if c.class_position != i + 1:
+                    setter(c, "class_position", i + 1)
+                    self.gained_dirty = True
         if g.p90_dirty:
             g.p90_dirty = False
             t = gap_threshold_ms(g.cars)
@@ -176,13 +197,19 @@ class Enricher:
         if g.full:
             g.full = False
             g.touched.clear()
+            moved.clear()
             update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter)
             return
-        if not g.touched:
+        if not g.touched and not moved:
             return
         index = g.index
         n = len(g.cars)
         idx: set[int] = set()
+        for i in moved:
+            idx.add(i)
+            if i + 1 < n:
+                idx.add(i + 1)
+        moved.clear()
         leader_touched = False
         for c in g.touched:
             i = index.get(c)
@@ -212,35 +239,59 @@ class Enricher:
             if cb is None or t < cb._bt_ms:
                 class_best[c.car_class] = c
         for c in cars:
-            setter(c, "is_best_time", c is best)
-            setter(c, "is_best_time_class", class_best.get(c.car_class) is c)
+            v = c is best
+            if c.is_best_time != v:
+                setter(c, "is_best_time", v)
+            v = class_best.get(c.car_class) is c
+            if c.is_best_time_class != v:
+                setter(c, "is_best_time_class", v)
 
     def _gained(self, cars: list[CarPosition], setter: Setter) -> None:
         n_all = len(cars)
-        class_sizes = {k: len(g.cars) for k, g in self.groups.items() if k is not OVERALL}
-        overall_gain: dict[CarPosition, int] = {}
-        class_gain: dict[CarPosition, int] = {}
+        groups = self.groups
+        inv = INVALID_POSITION
+        top: CarPosition | None = None
+        top_v = 0
+        top_tie = False
+        class_top: dict[str | None, list[Any]] = {}  # class -> [car, value, tie]
         for c in cars:
             start, pos = c.overall_starting_position, c.overall_position
-            g = start - pos if start and pos else INVALID_POSITION
-            if g != INVALID_POSITION and abs(g) >= n_all:
-                g = INVALID_POSITION
-            setter(c, "overall_positions_gained", g)
-            overall_gain[c] = g
+            g = start - pos if start and pos else inv
+            if g != inv and (g >= n_all or -g >= n_all):
+                g = inv
+            if c.overall_positions_gained != g:
+                setter(c, "overall_positions_gained", g)
+            if g != inv and g > 0:
+                if g > top_v:
+                    top, top_v, top_tie = c, g, False
+                elif g == top_v:
+                    top_tie = True
             start, pos = c.in_class_starting_position, c.class_position
-            cgv = start - pos if start and pos else INVALID_POSITION
-            if cgv != INVALID_POSITION and abs(cgv) >= class_sizes.get(c.car_class, 0):
-                cgv = INVALID_POSITION
-            setter(c, "in_class_positions_gained", cgv)
-            class_gain[c] = cgv
-        top = _single_top(overall_gain.items())
-        per_class: dict[str | None, list[tuple[CarPosition, int]]] = {}
-        for c, v in class_gain.items():
-            per_class.setdefault(c.car_class, []).append((c, v))
-        class_top = {k: _single_top(v) for k, v in per_class.items()}
+            cls = c.car_class
+            cgv = start - pos if start and pos else inv
+            if cgv != inv:
+                grp = groups.get(cls)
+                size = len(grp.cars) if grp is not None else 0
+                if cgv >= size or -cgv >= size:
+                    cgv = inv
+            if c.in_class_positions_gained != cgv:
+                setter(c, "in_class_positions_gained", cgv)
+            if cgv != inv and cgv > 0:
+                t = class_top.get(cls)
+                if t is None or cgv > t[1]:
+                    class_top[cls] = [c, cgv, False]
+                elif cgv == t[1]:
+                    t[2] = True
+        if top_tie:
+            top = None
         for c in cars:
-            setter(c, "is_overall_most_positions_gained", c is top)
-            setter(c, "is_class_most_positions_gained", class_top.get(c.car_class) is c)
+            v = c is top
+            if c.is_overall_most_positions_gained != v:
+                setter(c, "is_overall_most_positions_gained", v)
+            t = class_top.get(c.car_class)
+            v = t is not None and not t[2] and t[0] is c
+            if c.is_class_most_positions_gained != v:
+                setter(c, "is_class_most_positions_gained", v)
 
 
 def _single_top(items: Iterable[tuple[CarPosition, int]]) -> CarPosition | None:

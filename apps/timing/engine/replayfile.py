@@ -30,13 +30,10 @@ class ReplayMessage:
 
 def _parse_header(text: str) -> tuple[datetime | None, str]:
     stamp, _, kind = text.partition("|")
-    stamp = stamp.strip()
-    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.strptime(stamp, fmt), (kind.strip() or "rmonitor")
-        except ValueError:
-            continue
-    return None, (kind.strip() or "rmonitor")
+    try:
+        return datetime.fromisoformat(stamp.strip()), (kind.strip() or "rmonitor")
+    except ValueError:
+        return None, (kind.strip() or "rmonitor")
 
 
 def parse_messages(text: str, mode: str = "auto") -> list[ReplayMessage]:
@@ -66,6 +63,20 @@ def parse_messages(text: str, mode: str = "auto") -> list[ReplayMessage]:
             line = raw.strip().lstrip("\ufeff")
             if line.startswith("$"):
                 out.append(ReplayMessage("rmonitor", line, synthetic(line), False))
+        return out
+
+    if text.startswith("##"):
+        # Fast path for the common capture layout: every block starts with a header line.
+        for block in text[2:].split("\n##"):
+            head, _, payload = block.partition("\n")
+            if not payload.strip():
+                continue
+            stamp, kind = _parse_header(head)
+            if stamp is None:
+                stamp = synthetic(payload.lstrip())
+                out.append(ReplayMessage(kind, payload, stamp, False))
+            else:
+                out.append(ReplayMessage(kind, payload, stamp, True))
         return out
 
     header: tuple[datetime | None, str] | None = None

@@ -136,6 +136,10 @@ def split_message(payload: str) -> list[str]:
     """Records of one relay message: split on LF, trim (handles CR, CRCRLF, BOM), drop blanks."""
     if payload.startswith("\ufeff"):
         payload = payload[1:]
+    if "\n" not in payload.rstrip():
+        # Most relay messages carry one record: skip the general loop.
+        one = payload.strip()
+        return [one] if one else []
     out = []
     for piece in payload.split("\n"):
         piece = piece.strip()
@@ -148,24 +152,21 @@ def split_message(payload: str) -> list[str]:
     return out
 
 
-def _unquote(field: str) -> str:
-    field = field.strip()
-    if len(field) >= 2 and field[0] == '"' and field[-1] == '"':
-        return field[1:-1].replace('""', '"')
-    return field.replace('"', "")
-
-
 def split_fields(line: str) -> list[str]:
     """Split one record into unquoted fields (CSV rules, quotes and outer spaces removed)."""
-    parts = line.split(",")
-    if '"' in line:
-        for p in parts:
-            if p.count('"') & 1:
-                # A quoted field holds a comma: only the csv module gets that right.
-                row = next(csv.reader((line,), skipinitialspace=True), [])
-                return [f.strip() for f in row]
-        return [_unquote(p) for p in parts]
-    return [p.strip() for p in parts]
+    segs = line.split('"')
+    if len(segs) > 1:
+        # Odd segments are inside quotes. Only when one of them holds a comma does the line
+        # need a real CSV reader; otherwise dropping the quotes and splitting is equivalent.
+        if "," in "".join(segs[1::2]):
+            row = next(csv.reader((line,), skipinitialspace=True), [])
+            return [f.strip() for f in row]
+        fields = "".join(segs).split(",")
+    else:
+        fields = line.split(",")
+    if " " in line or "\t" in line:
+        return [f.strip() for f in fields]
+    return fields
 
 
 def _int(text: str) -> int | None:

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from .flags import Flags
 from .state import CarPosition
 
-__all__ = ["is_stale", "update_stale"]
+__all__ = ["is_stale", "update_stale", "StaleTracker"]
 
 _RUNNING = (Flags.GREEN, Flags.YELLOW, Flags.WHITE)
 
@@ -16,11 +16,8 @@ _RUNNING = (Flags.GREEN, Flags.YELLOW, Flags.WHITE)
 def is_stale(car: CarPosition, session_flag: int, race_time_ms: int) -> bool:
     if session_flag not in _RUNNING:
         return False
-    tolerance = 0.30
-    if session_flag == Flags.YELLOW and car.track_flag == Flags.GREEN:
-        tolerance = 1.10  # the car's last lap was green, the field is now slower
-    elif session_flag == Flags.GREEN and car.track_flag == Flags.YELLOW:
-        tolerance = 0.05
+    # A car whose last lap was green is slower once the field is under yellow, and vice versa.
+    tolerance = _tolerance(car, session_flag)
     if car.total_time is None or car.last_lap_time is None:
         return False
     elapsed = race_time_ms - car._ttm_ms
@@ -30,8 +27,99 @@ def is_stale(car: CarPosition, session_flag: int, race_time_ms: int) -> bool:
     return last > 0 and elapsed > last * (1 + tolerance)
 
 
+class StaleTracker:
+    """Skips the per-car scan while nothing can have flipped.
+
+    After a full scan it knows the earliest race time at which a not-yet-stale car would turn
+    stale; until the race clock passes that point (and while flag and cars are unchanged) the
+    answer cannot change. A stale car only recovers when its own data changes.
+    """
+
+    __slots__ = ("valid", "flag", "race_ms", "deadline", "max_laps")
+
+    def __init__(self) -> None:
+        self.valid = False
+        self.flag = -1
+        self.race_ms = 0
+        self.deadline = 0.0
+        self.max_laps = 0
+
+    def invalidate(self) -> None:
+        self.valid = False
+
+    def touch(self, car: CarPosition, session_flag: int, race_time_ms: int,
+              setter: Callable[[CarPosition, str, Any], None]) -> None:
+        """Re-evaluate one changed car, keeping the rest of the field's verdicts."""
+        if not self.valid or session_flag != self.flag or race_time_ms < self.race_ms:
+            self.valid = False
+            return
+        laps = car.last_lap_completed
+        if self.max_laps < 3:
+            if laps >= 3:
+                self.valid = False  # the field just became eligible: scan everyone
+            return
+        if laps < 3:
+            self.valid = False  # the leader may have regressed below lap 3: rescan
+            return
+        value = is_stale(car, session_flag, race_time_ms)
+        if car.is_stale != value:
+            setter(car, "is_stale", value)
+        if not value and session_flag in _RUNNING and car.total_time is not None \
+                and car.last_lap_time is not None and car._ltm_ms > 0:
+            limit = car._ttm_ms + max(1000.0, car._ltm_ms * (1 + _tolerance(car, session_flag)))
+            if limit < self.deadline:
+                self.deadline = limit
+
+    def update(self, cars: list[CarPosition], session_flag: int, race_time_ms: int,
+               setter: Callable[[CarPosition, str, Any], None]) -> None:
+        if (self.valid and session_flag == self.flag and self.race_ms <= race_time_ms <= self.deadline):
+            self.race_ms = race_time_ms
+            return
+        self.flag = session_flag
+        self.race_ms = race_time_ms
+        self.valid = True
+        self.deadline = _NEVER
+        if not cars:
+            return
+        max_laps = 0
+        for c in cars:
+            if c.last_lap_completed > max_laps:
+                max_laps = c.last_lap_completed
+        self.max_laps = max_laps
+        if max_laps < 3:
+            # Nothing is stale before lap 3; any lap change invalidates the tracker anyway.
+            return
+        running = session_flag in _RUNNING
+        deadline = _NEVER
+        for c in cars:
+            if c.last_lap_completed == 0:
+                value = True
+            else:
+                value = is_stale(c, session_flag, race_time_ms)
+                if running and not value and c.total_time is not None and c.last_lap_time is not None and c._ltm_ms > 0:
+                    tol = _tolerance(c, session_flag)
+                    limit = c._ttm_ms + max(1000.0, c._ltm_ms * (1 + tol))
+                    if limit < deadline:
+                        deadline = limit
+            if c.is_stale != value:
+                setter(c, "is_stale", value)
+        self.deadline = deadline
+
+
+_NEVER = float("inf")
+
+
+def _tolerance(car: CarPosition, session_flag: int) -> float:
+    if session_flag == Flags.YELLOW and car.track_flag == Flags.GREEN:
+        return 1.10
+    if session_flag == Flags.GREEN and car.track_flag == Flags.YELLOW:
+        return 0.05
+    return 0.30
+
+
 def update_stale(cars: list[CarPosition], session_flag: int, race_time_ms: int,
                  setter: Callable[[CarPosition, str, Any], None]) -> None:
+    """One full evaluation (what the reference does on every third message)."""
     if not cars:
         return
     if max(c.last_lap_completed for c in cars) < 3:

@@ -46,7 +46,21 @@ def format_delta(ms: int) -> str:
     """Format a time difference the way the reference shows gaps: magnitude only.
 
     The hour part is the .NET hour *component* (0-23), matching `h:mm:ss.fff` on a TimeSpan.
+    Memoised: the same few thousand deltas recur all race long.
     """
+    v = _FORMAT_CACHE.get(ms)
+    if v is None:
+        v = _format_delta(ms)
+        if len(_FORMAT_CACHE) >= 65536:
+            _FORMAT_CACHE.clear()
+        _FORMAT_CACHE[ms] = v
+    return v
+
+
+_FORMAT_CACHE: dict[int, str] = {}
+
+
+def _format_delta(ms: int) -> str:
     t = -ms if ms < 0 else ms
     fff = t % 1000
     secs = t // 1000

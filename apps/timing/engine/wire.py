@@ -268,10 +268,15 @@ def car_to_msgpack(car: CarPosition) -> list[Any]:
     return arr
 
 
+_SPECIAL_CAR_ATTRS = frozenset({"lap_start_time", "pit_entry_time", "completed_sections"})
+
+
 def car_patch_to_json(number: str, changes: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"n": number}
+    names = CAR_JSON
+    special = _SPECIAL_CAR_ATTRS
     for a, v in changes.items():
-        out[CAR_JSON[a]] = _car_value_json(a, v)
+        out[names[a]] = _car_value_json(a, v) if a in special else v
     return out
 
 
@@ -333,8 +338,14 @@ def session_to_msgpack(state: SessionState) -> bytes:
     return packb(arr)
 
 
+_PLAIN_SESSION_ATTRS = frozenset(a for a, _, _ in SESSION_FIELDS) - {
+    "event_entries", "car_positions", "flag_durations", "session_start_time", "session_end_time",
+    "last_updated", "class_colors", "class_order", "sections", "announcements"}
+
+
 def session_patch_to_json(changes: Mapping[str, Any]) -> dict[str, Any]:
-    return {SESSION_JSON[a]: _session_value_json(a, v, "web") for a, v in changes.items()}
+    plain = _PLAIN_SESSION_ATTRS
+    return {SESSION_JSON[a]: (v if a in plain else _session_value_json(a, v, "web")) for a, v in changes.items()}
 
 
 def session_patch_to_msgpack(changes: Mapping[str, Any]) -> list[Any]:
