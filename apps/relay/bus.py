@@ -28,17 +28,28 @@ class BusMessage:
     session_id: int
     payload: str
     received_at: float = dataclasses.field(default_factory=time.time)
+    #: When the relay got it from the timing system (unix time); the engine's clock when present.
+    source_time: float | None = None
+
+    @property
+    def engine_time(self) -> float:
+        return self.source_time if self.source_time is not None else self.received_at
 
     def to_fields(self) -> dict[str, str]:
-        return {"k": self.kind, "s": str(self.session_id), "p": self.payload, "t": repr(self.received_at)}
+        fields = {"k": self.kind, "s": str(self.session_id), "p": self.payload, "t": repr(self.received_at)}
+        if self.source_time is not None:
+            fields["st"] = repr(self.source_time)
+        return fields
 
     @classmethod
     def from_fields(cls, fields: dict) -> "BusMessage":
-        def text(key: str) -> str:
-            value = fields[key] if key in fields else fields[key.encode()]
+        def text(key: str) -> str | None:
+            value = fields.get(key, fields.get(key.encode()))
             return value.decode() if isinstance(value, bytes) else value
 
-        return cls(kind=text("k"), session_id=int(text("s")), payload=text("p"), received_at=float(text("t")))
+        source_time = text("st")
+        return cls(kind=text("k"), session_id=int(text("s")), payload=text("p"), received_at=float(text("t")),
+                   source_time=float(source_time) if source_time is not None else None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -131,7 +131,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
                 await self._send({"type": "warning", "id": frame.frame_id, "skipped": skipped[:20]})
         result = await bus_get().append(
             event_id=self.event.pk,
-            message=BusMessage(kind=frame.bus_kind, session_id=frame.session_id, payload=payload),
+            message=BusMessage(kind=frame.bus_kind, session_id=frame.session_id, payload=payload,
+                               source_time=frame.source_time),
             dedup_key=self._dedup_key(),
             dedup_id=frame.frame_id,
         )

@@ -5,6 +5,8 @@ A frame is a JSON text frame or a MessagePack binary frame holding one map:
   {"type": "rmonitor"|"multiloop", "id": 17, "session_id": 5, "data": "<raw lines>"}
   {"type": "x2pass"|"x2loop"|"flags"|"ftcar"|"competitors", "id": 18, "session_id": 5, "data": [...]}
   {"type": "session", "id": 19, "session_id": 5, "name": "Race", "tz_offset": -5.0}
+Data frames may carry "ts": when the relay read them from the timing system (unix seconds or ISO 8601);
+the engine runs on that clock, so a replayed recording behaves as it did live.
   {"type": "heartbeat", "version": "1.4.0"}
   {"type": "log", "level": "Error", "message": "...", "exception": "...", "timestamp": "<ISO 8601>"}
 `id` is the relay's own increasing message number within its epoch; it makes resends idempotent.
@@ -42,6 +44,7 @@ class RelayFrame:
     session_id: int = NO_SESSION
     data: str = ""
     fields: dict = dataclasses.field(default_factory=dict)
+    source_time: float | None = None
 
     @property
     def bus_kind(self) -> str:
@@ -112,11 +115,12 @@ def frame_parse(body: dict) -> RelayFrame:
 
     frame_id = _int(raw_id, "id", None, minimum=1)
     session_id = _int(body.get("session_id", NO_SESSION), "session_id", frame_id)
+    source_time = _source_time(body.get("ts"), frame_id)
     if kind in TEXT_KINDS:
         data = _text(body.get("data"), "data", frame_id, max_length=10_000_000)
         if not data.strip():
             raise FrameError("bad_frame", "'data' is empty", frame_id)
-        return RelayFrame(kind, frame_id, session_id, data)
+        return RelayFrame(kind, frame_id, session_id, data, source_time=source_time)
     if kind in LIST_KINDS:
         value = body.get("data")
         if isinstance(value, str):
@@ -128,10 +132,31 @@ def frame_parse(body: dict) -> RelayFrame:
             raise FrameError("bad_frame", "'data' must be a list", frame_id)
         if kind == "competitors" and not all(isinstance(item, dict) for item in value):
             raise FrameError("bad_frame", "'data' must be a list of competitor objects", frame_id)
-        return RelayFrame(kind, frame_id, session_id, json.dumps(value, separators=(",", ":"), default=str))
+        return RelayFrame(kind, frame_id, session_id, json.dumps(value, separators=(",", ":"), default=str),
+                          source_time=source_time)
     # session change
     name = _text(body.get("name", ""), "name", frame_id, max_length=64)
     offset = body.get("tz_offset", 0.0)
     if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not -24 <= offset <= 24:
         raise FrameError("bad_frame", "'tz_offset' must be hours between -24 and 24", frame_id)
-    return RelayFrame(kind, frame_id, session_id, fields={"name": name, "tz_offset": float(offset)})
+    return RelayFrame(kind, frame_id, session_id, fields={"name": name, "tz_offset": float(offset)},
+                      source_time=source_time)
+
+
+def _source_time(value, frame_id) -> float | None:
+    """`ts`: when the relay read the data from the timing system, unix seconds or ISO 8601."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            when = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise FrameError("bad_frame", "'ts' must be unix seconds or ISO 8601", frame_id) from None
+        seconds = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+    else:
+        raise FrameError("bad_frame", "'ts' must be unix seconds or ISO 8601", frame_id)
+    if not 0 < seconds < 7_000_000_000:
+        raise FrameError("bad_frame", "'ts' is out of range", frame_id)
+    return seconds
