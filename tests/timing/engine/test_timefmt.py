@@ -1,0 +1,44 @@
+import pytest
+
+from apps.timing.engine.timefmt import format_delta, laps_text, parse_ms
+
+
+@pytest.mark.parametrize("text,ms", [
+    ("01:23:45.678", 5_025_678),
+    ("08:15:30", 29_730_000),
+    ("1:02:03.4", 3_723_400),
+    ("25:00:00.000", 90_000_000),
+    ("48:00:15.989", 172_815_989),
+    ("124:30:12.005", 448_212_005),
+    ("26:03:04", 93_784_000),
+    ("00:00:-47", -47_000),
+    ("00:01:32", 92_000),
+])
+def test_race_clock_strings_parse_with_unbounded_hours_and_negative_seconds(text, ms):
+    assert parse_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", [None, "", "invalid", "12:34", "2147483647:00:00.000", "1:2:3:4", "a:00:00"])
+def test_unparsable_clock_strings_mean_no_time(text):
+    assert parse_ms(text) == 0
+
+
+@pytest.mark.parametrize("ms,text", [
+    (787, "0.787"), (30_500, "30.500"), (61_000, "1:01.000"), (3_605_250, "1:00:05.250"), (0, "0.000"),
+    (59_999, "59.999"), (60_000, "1:00.000"), (3_599_999, "59:59.999"), (3_600_000, "1:00:00.000"),
+    (-59_999, "59.999"), (-60_000, "1:00.000"), (-3_605_250, "1:00:05.250"), (1_794_750, "29:54.750"),
+    (5_400_000, "1:30:00.000"),
+])
+def test_gap_format_switches_on_magnitude_and_never_prints_a_sign(ms, text):
+    assert format_delta(ms) == text
+
+
+def test_gap_format_uses_the_hour_component_past_a_day_and_survives_extremes():
+    assert format_delta(25 * 3_600_000 + 1_000) == "1:00:01.000"
+    for extreme in (-(2**63) // 10_000, (2**63 - 1) // 10_000):
+        assert isinstance(format_delta(extreme), str)
+
+
+@pytest.mark.parametrize("n,text", [(1, "1 lap"), (0, "0 laps"), (2, "2 laps"), (5, "5 laps"), (-1, "-1 laps")])
+def test_lap_term_is_singular_only_for_one(n, text):
+    assert laps_text(n) == text
