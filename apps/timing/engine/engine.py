@@ -248,13 +248,26 @@ class TimingEngine:
             self._reject(f"{kind}: internal error {exc.__class__.__name__}: {exc}")
         return self._finish()
 
+    def _final_state(self) -> dict[str, Any]:
+        """The state to persist for the outgoing session.
+
+        Orbits clears the field with `$I` just before it switches runs, so the current state is
+        often empty by then; the copy saved at that reset still holds the session's cars.
+        """
+        current = self.state_json()
+        prev = self.previous_session_state
+        if (not current["carPositions"] and prev is not None and prev.get("sessionId") == current["sessionId"]
+                and prev.get("carPositions")):
+            return prev
+        return current
+
     def tick(self, now: datetime) -> PassResult:
         """Time-based rules: the end-of-session check runs every 5 s of caller time."""
         try:
             if self.monitor.due(now):
                 cars = list(self.cars.values())
                 if self.monitor.check(now, self.session.current_flag, self.session.local_time_of_day, cars):
-                    self._finished = self.state_json()
+                    self._finished = self._final_state()
                     self.counters["finalized"] += 1
                     self.monitor.finished()
         except Exception as exc:
@@ -525,7 +538,7 @@ class TimingEngine:
 
     def _context_reset(self, received_at: datetime) -> None:
         if self.last_previous_save is None or received_at - self.last_previous_save > PREVIOUS_STATE_MIN_INTERVAL:
-            self.previous_session_state = self.state_json("db")
+            self.previous_session_state = self.state_json()
             self.last_previous_save = received_at
         self.reg_to_number.clear()
         self.transponders.clear()
@@ -607,7 +620,7 @@ class TimingEngine:
         """A new run: finalize the outgoing session and start a clean state (§6.1)."""
         if session_id == PLACEHOLDER_SESSION_ID or session_id == self.monitor.session_id and session_id == self.session.session_id:
             return
-        self._finished = self.state_json()
+        self._finished = self._final_state()
         self.counters["finalized"] += 1
         self.laps.clear()
         self.monitor.clear()
@@ -616,7 +629,6 @@ class TimingEngine:
             self._context_reset(received_at)
         else:
             self._reset = True
-        self.competitors.clear()
         self.race_info.clear()
         self.race_laps_positive = 0
         self.practice_info.clear()
@@ -641,6 +653,11 @@ class TimingEngine:
         if self.entries:
             self.entries.clear()
             self._entries_changed = True
+        # Orbits does not always resend the entry list for a new run (it sends `$I` when the
+        # entries change), so the known competitors are carried into the new session as cars
+        # without timing data. See docs/engine.md.
+        for row in list(self.competitors.values()):
+            self._apply_competitor(row)
 
     # ------------------------------------------------------------------ snapshot
 

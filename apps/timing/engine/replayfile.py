@@ -149,18 +149,30 @@ class ReplayStats:
     resets: int = 0
 
 
-def replay(engine, messages: Iterable[ReplayMessage], *, tick: bool = True,
+def replay(engine, messages: Iterable[ReplayMessage], *, tick: bool = True, settle_seconds: float = 0.0,
            keep_finished: bool = True, progress: Callable[[int], None] | None = None) -> ReplayStats:
-    """Drive `engine` like the live worker: apply each message, then let time-based rules run."""
+    """Drive `engine` like the live worker: apply each message, then let time-based rules run.
+
+    `settle_seconds` keeps ticking after the last message, as the live worker does when the
+    feed goes quiet (a stopped clock then ends a finished session).
+    """
     stats = ReplayStats(finished_states=[] if keep_finished else None)
+    last: datetime | None = None
     for i, m in enumerate(messages):
         r = engine.apply(m.kind, m.payload, session_id=engine.session.session_id, received_at=m.received_at)
         stats.messages += 1
         _collect(stats, r)
         if tick:
             _collect(stats, engine.tick(m.received_at))
+        last = m.received_at
         if progress is not None and i % 1000 == 0:
             progress(i)
+    if tick and last is not None and settle_seconds > 0:
+        step = timedelta(seconds=5)
+        t = last
+        while t - last < timedelta(seconds=settle_seconds):
+            t += step
+            _collect(stats, engine.tick(t))
     return stats
 
 

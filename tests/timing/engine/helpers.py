@@ -57,9 +57,9 @@ def competitor(reg: str, cls: int = 1, transponder: int | None = None, name: str
 
 
 def replay_file(name: str, engine: TimingEngine | None = None, *, mode: str = "auto", tick: bool = True,
-                directory: Path = REDMIST):
+                directory: Path = REDMIST, settle_seconds: float = 0.0):
     engine = engine or TimingEngine(1)
-    stats = replay(engine, read_messages(directory / name, mode), tick=tick)
+    stats = replay(engine, read_messages(directory / name, mode), tick=tick, settle_seconds=settle_seconds)
     return engine, stats
 
 
