@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.orgs.urls import user_management_urlpatterns
 from redmist import health
 
 admin.site.site_header = "RedMist Timing & Scoring"
@@ -13,4 +14,9 @@ urlpatterns = [
     path("healthz/ready", health.ready, name="health-ready"),
     path("admin/", admin.site.urls),
     path("", include("apps.orgs.urls_auth")),
+    # Management API (docs/api-management.md): the reference's /{controller}/{action} routes, also under /v1/.
+    path("event-management/v1/", include(("apps.events.urls_management", "em"), namespace="event-management-v1")),
+    path("event-management/", include(("apps.events.urls_management", "em"), namespace="event-management")),
+    path("user-management/v1/", include((user_management_urlpatterns, "um"), namespace="user-management-v1")),
+    path("user-management/", include((user_management_urlpatterns, "um"), namespace="user-management")),
 ]

@@ -40,3 +40,54 @@ def session_upsert(
         },
     )
     return session
+
+
+# --- management (issue 7): update, one active event per organization, soft delete ---------------------------
+
+EVENT_UPDATABLE_FIELDS = (
+    "name", "start_date", "end_date", "is_active", "event_url", "schedule", "enable_source_data_logging",
+    "track_name", "course_configuration", "distance", "broadcast", "loops_metadata", "is_simulation",
+    "is_archived", "is_private", "hide_name", "access_code",
+)
+
+
+@transaction.atomic
+def event_update(*, event: Event, **changes) -> Event:
+    unknown = set(changes) - set(EVENT_UPDATABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not updatable: {', '.join(sorted(unknown))}")
+    for attr, value in changes.items():
+        setattr(event, attr, value)
+    if not event.is_private:
+        event.access_code = ""
+    event.full_clean()
+    event.save()
+    if changes.get("is_active"):
+        Event.objects.filter(organization_id=event.organization_id, is_active=True).exclude(pk=event.pk).update(
+            is_active=False
+        )
+    return event
+
+
+@transaction.atomic
+def event_activate(*, event: Event) -> Event:
+    """Make this the organization's one active event (the relay streams to it)."""
+    Event.objects.filter(organization_id=event.organization_id, is_active=True).exclude(pk=event.pk).update(
+        is_active=False
+    )
+    Event.objects.filter(pk=event.pk).update(is_active=True)
+    event.is_active = True
+    return event
+
+
+@transaction.atomic
+def event_soft_delete(*, event: Event) -> None:
+    """Hide the event everywhere. If it was the active one, the newest remaining event becomes active."""
+    was_active = event.is_active
+    Event.objects.filter(pk=event.pk).update(is_deleted=True, is_active=False)
+    event.is_deleted, event.is_active = True, False
+    if was_active:
+        newest = Event.objects.visible().filter(organization_id=event.organization_id).order_by(
+            "-start_date", "-id").first()
+        if newest is not None:
+            Event.objects.filter(pk=newest.pk).update(is_active=True)

@@ -59,6 +59,9 @@ class Organization(models.Model):
     orbits_logs_path = models.CharField(max_length=512, blank=True)
     x2_server = models.CharField(max_length=255, blank=True)
     x2_username = models.CharField(max_length=255, blank=True)
+    # Credentials the relay needs back in clear are kept encrypted (apps.orgs.secrets.field_encrypt).
+    x2_password_encrypted = models.TextField(blank=True, editable=False)
+    flagtronics_api_key_encrypted = models.TextField(blank=True, editable=False)
     flagtronics_url = models.CharField(max_length=512, blank=True)
     show_multiloop_connection = models.BooleanField(default=True)
     show_orbits_logs_connection = models.BooleanField(default=True)
@@ -67,6 +70,8 @@ class Organization(models.Model):
     show_flagtronics_connection = models.BooleanField(default=True)
     relay_version = models.CharField(max_length=18, blank=True)
     relay_last_connected = models.DateTimeField(null=True, blank=True)
+    # Set when the last member deleted their account; such organizations are hidden everywhere.
+    is_deleted = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -14,13 +14,15 @@ def organization_ids_for_user(*, user, roles: Iterable[str] = ALL_ROLES) -> set[
     if user is None or not user.is_authenticated or not user.is_active:
         return set()
     return set(
-        Membership.objects.filter(user=user, role__in=list(roles)).values_list("organization_id", flat=True)
+        Membership.objects.filter(user=user, role__in=list(roles), organization__is_deleted=False).values_list(
+            "organization_id", flat=True
+        )
     )
 
 
 def organization_list_for_user(*, user, roles: Iterable[str] = ALL_ROLES):
     if user is not None and user.is_active and user.is_superuser:
-        return Organization.objects.all()
+        return Organization.objects.filter(is_deleted=False)
     return Organization.objects.filter(id__in=organization_ids_for_user(user=user, roles=roles))
 
 

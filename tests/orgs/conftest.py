@@ -35,3 +35,36 @@ def forge(settings):
         return jwt.encode(body, key, algorithm="RS256", headers=head)
 
     return make
+
+
+@pytest.fixture
+def http_stub():
+    """http_stub({path: (status, content_type, body)}) -> base URL of a local HTTP server answering GETs."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    servers = []
+
+    def start(routes):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                status, content_type, body = routes.get(self.path.split("?")[0], (404, "text/plain", "no"))
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
