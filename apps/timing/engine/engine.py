@@ -294,14 +294,6 @@ class TimingEngine:
         if not lines:
             return
         self.rmonitor_messages += 1
-        if "$B" in payload:
-            for line in lines:
-                if line.startswith("$B"):
-                    rec = parse_line(line)
-                    if isinstance(rec, RunInfo) and rec.run_number not in (self.session.session_id, PLACEHOLDER_SESSION_ID):
-                        # The relay announces a new run before its records; adopt it first so
-                        # the records that follow land in the new session.
-                        self.change_session(rec.run_number, rec.name, received_at)
         n = len(lines)
         full_reset = standalone = False
         if "$I" in payload:
@@ -431,6 +423,11 @@ class TimingEngine:
             self._entries_changed = True
 
     def _on_run(self, r: RunInfo, received_at: datetime) -> None:
+        if r.run_number not in (self.session.session_id, PLACEHOLDER_SESSION_ID):
+            # A new run is a new session (what the relay's session-change message announces):
+            # the records after this one, even in the same message, belong to it.
+            self.change_session(r.run_number, r.name, received_at)
+            return
         if r.run_number == self.last_run:
             return
         self.last_run = r.run_number
@@ -638,11 +635,17 @@ class TimingEngine:
         self.rm_flag = Flags.UNKNOWN
         self.ft_flag = Flags.UNKNOWN
         self.last_run = session_id
-        fresh = SessionState(event_id=self.event_id, event_name=self.session.event_name,
+        old = self.session
+        # The heartbeat clock belongs to the timing system, not the run: keep it until the next
+        # `$F` (which may already have arrived in this very message). The flag starts unknown.
+        fresh = SessionState(event_id=self.event_id, event_name=old.event_name,
                              session_id=session_id, session_name=name,
                              is_practice_qualifying=is_practice_or_qualifying(name),
-                             local_time_zone_offset=self.session.local_time_zone_offset,
-                             class_colors=self.session.class_colors, class_order=self.session.class_order)
+                             laps_to_go=old.laps_to_go, time_to_go=old.time_to_go,
+                             local_time_of_day=old.local_time_of_day, running_race_time=old.running_race_time,
+                             local_time_zone_offset=old.local_time_zone_offset,
+                             class_colors=old.class_colors, class_order=old.class_order)
+        self.last_flag_text = ""
         for attr in _SESSION_SCALARS:
             self._set_session(attr, getattr(fresh, attr))
         self.session = fresh
