@@ -166,7 +166,10 @@ def jwks_cache_for_issuer() -> JwksCache:
         cache = _caches.get(cache_key)
         if cache is None:
             if issuer:
-                cache = JwksCache(fetch=_remote_jwks_fetcher(issuer))
+                cache = JwksCache(
+                    fetch=_remote_jwks_fetcher(issuer),
+                    min_refetch_interval=getattr(settings, "OIDC_JWKS_MIN_REFETCH_SECONDS", JWKS_MIN_REFETCH_SECONDS),
+                )
             else:
                 # The local key file is read on each refresh; a replaced key file shows up as an unknown kid.
                 cache = JwksCache(fetch=local_jwks, min_refetch_interval=1)

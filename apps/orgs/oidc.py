@@ -7,8 +7,14 @@ superuser status is never granted through OIDC.
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+LEEWAY_SECONDS = 10
 
 
 def _username_from_claims(claims: dict) -> str:
@@ -16,6 +22,22 @@ def _username_from_claims(claims: dict) -> str:
 
 
 class RedMistOIDCBackend(OIDCAuthenticationBackend):
+    def verify_token(self, token, **kwargs):
+        """mozilla-django-oidc checks the signature and nonce; the ID token's issuer, audience and expiry too."""
+        payload = super().verify_token(token, **kwargs)
+        audience = payload.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        now = time.time()
+        if payload.get("iss", "").rstrip("/") != settings.OIDC_ISSUER:
+            raise SuspiciousOperation("ID token from another issuer.")
+        if settings.OIDC_RP_CLIENT_ID not in audiences:
+            raise SuspiciousOperation("ID token for another audience.")
+        if not isinstance(payload.get("exp"), (int, float)) or payload["exp"] < now - LEEWAY_SECONDS:
+            raise SuspiciousOperation("ID token expired.")
+        if isinstance(payload.get("nbf"), (int, float)) and payload["nbf"] > now + LEEWAY_SECONDS:
+            raise SuspiciousOperation("ID token not yet valid.")
+        return payload
+
     def filter_users_by_claims(self, claims):
         users = get_user_model().objects
         username = claims.get("preferred_username")
