@@ -423,7 +423,9 @@ class TimingEngine:
             self._entries_changed = True
 
     def _on_run(self, r: RunInfo, received_at: datetime) -> None:
-        if r.run_number not in (self.session.session_id, PLACEHOLDER_SESSION_ID):
+        if r.run_number == PLACEHOLDER_SESSION_ID:
+            return
+        if r.run_number != self.session.session_id:
             # A new run is a new session (what the relay's session-change message announces):
             # the records after this one, even in the same message, belong to it.
             self.change_session(r.run_number, r.name, received_at)

@@ -150,7 +150,8 @@ class ReplayStats:
 
 
 def replay(engine, messages: Iterable[ReplayMessage], *, tick: bool = True, settle_seconds: float = 0.0,
-           keep_finished: bool = True, progress: Callable[[int], None] | None = None) -> ReplayStats:
+           keep_finished: bool = True, progress: Callable[[int], None] | None = None,
+           pace: Callable[[datetime], None] | None = None) -> ReplayStats:
     """Drive `engine` like the live worker: apply each message, then let time-based rules run.
 
     `settle_seconds` keeps ticking after the last message, as the live worker does when the
@@ -159,13 +160,15 @@ def replay(engine, messages: Iterable[ReplayMessage], *, tick: bool = True, sett
     stats = ReplayStats(finished_states=[] if keep_finished else None)
     last: datetime | None = None
     for i, m in enumerate(messages):
+        if pace is not None:
+            pace(m.received_at)  # the caller sleeps here for real-time replays
         r = engine.apply(m.kind, m.payload, session_id=engine.session.session_id, received_at=m.received_at)
         stats.messages += 1
         _collect(stats, r)
         if tick:
             _collect(stats, engine.tick(m.received_at))
         last = m.received_at
-        if progress is not None and i % 1000 == 0:
+        if progress is not None and i % 500 == 0:
             progress(i)
     if tick and last is not None and settle_seconds > 0:
         step = timedelta(seconds=5)
@@ -192,3 +195,26 @@ def iter_records(messages: Iterable[ReplayMessage]) -> Iterator[str]:
             line = line.strip().lstrip("\ufeff")
             if line:
                 yield line
+
+
+def replay_files(paths: Iterable[str | Path], engine=None, *, settle_seconds: float = 0.0,
+                 progress: Callable[[str, int, int], None] | None = None,
+                 pace: Callable[[datetime], None] | None = None):
+    """Replay several recordings in order into one engine (e.g. entries, grid, then the start)."""
+    if engine is None:
+        from .engine import TimingEngine
+        engine = TimingEngine(1)
+    total = ReplayStats(finished_states=[])
+    for path in paths:
+        messages = read_messages(path)
+        n = len(messages)
+        cb = (lambda i, _p=str(path), _n=n: progress(_p, i, _n)) if progress is not None else None
+        st = replay(engine, messages, settle_seconds=settle_seconds, progress=cb, pace=pace)
+        if progress is not None:
+            progress(str(path), n, n)
+        total.messages += st.messages
+        total.finalized_sessions += st.finalized_sessions
+        total.completed_laps += st.completed_laps
+        total.resets += st.resets
+        total.finished_states.extend(st.finished_states or [])
+    return engine, total

@@ -1,0 +1,99 @@
+"""§6.1/6.2 and §8 items 99-111: session change and end-of-session detection."""
+
+from apps.timing.engine.flags import Flags
+from apps.timing.engine.patches import drop_number_only, merge_car_patches, merge_session_patches, stamp
+
+from .helpers import Feed, competitor
+
+
+def hb(tod, flag, race="01:00:00"):
+    return f'$F,9999,"00:00:00","{tod}","{race}","{flag}"'
+
+
+def race_to_checkered(f):
+    f.send('$B,9,"Race"', competitor("1"), competitor("2"), hb("10:00:00", "Green "))
+    f.send('$G,1,"1",10,"00:20:00.000"', '$G,2,"2",10,"00:20:05.000"')
+    assert not f.tick().changed
+    f.send(hb("10:00:05", "Green "))
+    f.tick(5)
+    f.send(hb("10:00:10", "Finish"))
+    f.tick(5)  # active -> checkered: finishing starts
+
+
+def test_session_ends_sixty_seconds_after_the_last_car_takes_the_checkered():
+    f = Feed()
+    race_to_checkered(f)
+    f.send('$G,1,"1",11,"00:21:00.000"', hb("10:00:15", "Finish"))
+    assert f.tick(5).finished_session is None  # first change noted at 10:00:15
+    ends = []
+    for s in range(20, 100, 5):
+        f.send(hb(f"10:01:{s - 60:02d}" if s >= 60 else f"10:00:{s:02d}", "Finish"))
+        ends.append((s, f.tick(5).finished_session))
+    done = [s for s, fin in ends if fin is not None]
+    assert done and done[0] > 75  # more than 60 s after 10:00:15
+    final = next(fin for _, fin in ends if fin is not None)
+    assert final["sessionId"] == 9 and final["currentFlag"] == Flags.CHECKERED and len(final["carPositions"]) == 2
+
+
+def test_session_ends_when_the_timing_clock_stops_after_the_checkered():
+    f = Feed()
+    race_to_checkered(f)
+    f.send(hb("10:00:15", "Finish"))
+    assert f.tick(5).finished_session is None
+    r = f.tick(5)  # no new heartbeat: same time of day as the previous check
+    assert r.finished_session is not None and r.seq > 0
+
+
+def test_no_end_without_an_active_flag_before_the_checkered():
+    f = Feed()
+    f.send('$B,9,"HPDE"', competitor("1"), hb("10:00:00", ""))
+    f.tick(5)
+    f.send(hb("10:00:05", "Finish"))
+    results = [f.tick(5) for _ in range(5)]
+    assert not any(r.finished_session for r in results)
+
+
+def test_a_new_run_finalizes_the_old_session_even_session_zero_and_starts_clean():
+    f = Feed()
+    r = f.send('$B,61,"Race Practice 1"')
+    assert r.finished_session["sessionId"] == 0 and r.reset
+    f.send(competitor("1"), hb("10:00:00", "Green "), '$G,1,"1",3,"00:06:00.000"')
+    r = f.send('$B,55,"HPDE S1"')
+    assert r.finished_session["sessionId"] == 61 and r.finished_session["carPositions"][0]["llp"] == 3
+    s = f.state
+    assert (s["sessionId"], s["sessionName"], s["isPracticeQualifying"], s["currentFlag"]) == (55, "HPDE S1", False, 0)
+    # the competitor list carries over without timing data
+    assert [(c["n"], c["llp"], c["ovp"]) for c in s["carPositions"]] == [("1", 0, 0)]
+
+
+def test_placeholder_and_repeated_runs_do_not_change_the_session():
+    f = Feed()
+    f.send('$B,61,"Race Practice 1"', competitor("1"))
+    assert f.send('$B,999999,"x"').finished_session is None
+    assert f.send('$B,61,"Race Practice 1"').finished_session is None
+    assert f.state["sessionId"] == 61 and f.state["carPositions"]
+
+
+def test_practice_and_qualifying_names_set_the_flag():
+    for name, pq in (("Friday Practice", True), ("GTO/GTU Qualifying", True), ("Qual 2", True), ("Race", False)):
+        f = Feed()
+        f.send(f'$B,5,"{name}"')
+        assert f.state["isPracticeQualifying"] is pq
+
+
+def test_seq_only_moves_when_something_changed():
+    f = Feed()
+    a = f.send(hb("10:00:00", "Green "))
+    b = f.send(hb("10:00:00", "Green "))
+    c = f.tick()
+    d = f.send(hb("10:00:01", "Green "))
+    assert (a.seq, b.seq, c.seq, d.seq) == (1, 1, 1, 2)
+
+
+def test_patch_helpers_merge_stamp_and_drop_number_only_patches():
+    assert merge_session_patches([{"a": 1}, None, {"a": 2, "b": 3}]) == {"a": 2, "b": 3}
+    merged = merge_car_patches([[{"n": "1", "ovp": 2}], [{"n": "1", "ltm": "x"}, {"n": "", "ovp": 1}]])
+    assert merged == [{"n": "1", "ovp": 2, "ltm": "x"}]
+    assert drop_number_only([{"n": "1"}, {"n": "2", "st": True}]) == [{"n": "2", "st": True}]
+    sp, cps = stamp({"lapsToGo": 3}, [{"n": "1"}], 7, 67)
+    assert sp == {"lapsToGo": 3, "eventId": 7, "sessionId": 67} and cps == [{"n": "1", "eid": "7", "sid": "67"}]
