@@ -32,6 +32,7 @@ STANDALONE_RESET = '$I, "00:00:00", "0/0/0000"'
 REJECTION_MEMORY = 50
 PREVIOUS_STATE_MIN_INTERVAL = timedelta(seconds=5)
 _SNAPSHOT_VERSION = 1
+_IGNORED_KEY = {Corrected: "ignored:$COR", LineCrossing: "ignored:$L", TrackInfo: "ignored:$T"}
 
 # Attributes whose string value has a parsed-ms cache on the car.
 _MS_CACHE = {"total_time": "_ttm_ms", "last_lap_time": "_ltm_ms", "best_time": "_bt_ms"}
@@ -207,16 +208,22 @@ class TimingEngine:
         self._pass_rejections.append(reason)
 
     def _finish(self) -> PassResult:
-        if not (self._car_changes or self._session_changes or self._reset or self._completed
-                or self._flags_changed or self._finished is not None or self._pass_rejections
-                or self._relay_reset or self._entries_changed):
-            return PassResult(self.seq)  # nothing to reset either: the accumulators are empty
+        cc = self._car_changes
+        sc = self._session_changes
+        rest = (self._reset or self._completed or self._flags_changed or self._finished is not None
+                or self._pass_rejections or self._relay_reset or self._entries_changed)
+        if not rest and not cc:
+            if not sc:
+                return PassResult(self.seq)  # nothing changed: the accumulators are still empty
+            # A heartbeat that moved the clock: the most common pass by far.
+            self.seq += 1
+            self._session_changes = {}
+            return PassResult(self.seq, wire.session_patch_to_json(sc))
         car_patches: list[dict[str, Any]] = []
-        if self._car_changes:
-            for car, ch in self._car_changes.items():
-                if car.number is not None and ch:
-                    car_patches.append(wire.car_patch_to_json(car.number, ch))
-        session_patch = wire.session_patch_to_json(self._session_changes) if self._session_changes else None
+        for car, ch in cc.items():
+            if car.number is not None and ch:
+                car_patches.append(wire.car_patch_to_json(car.number, ch))
+        session_patch = wire.session_patch_to_json(sc) if sc else None
         flag_periods = None
         if self._flags_changed:
             flag_periods = [wire.flag_duration_to_json(f) for f in self.flag_log.periods]
@@ -227,7 +234,7 @@ class TimingEngine:
             session_patch["eventEntries"] = [wire.entry_to_json(e) for e in self.entries.values()]
         result = PassResult(self.seq, session_patch, car_patches, self._reset, self._completed,
                             flag_periods, self._finished, self._pass_rejections, self._relay_reset)
-        if result.changed:
+        if car_patches or session_patch or rest:
             self.seq += 1
             result.seq = self.seq
         self._begin()
@@ -238,8 +245,8 @@ class TimingEngine:
     def apply(self, kind: str, payload: str, *, session_id: int, received_at: datetime) -> PassResult:
         """Apply one relay message. Unknown kinds are counted and ignored."""
         handler = self._handlers.get(kind)
-        self.counters[f"kind:{kind}"] += 1
         if handler is None:
+            self.counters[f"ignored_kind:{kind}"] += 1
             return self._finish()
         self.relay_session_id = session_id
         try:
@@ -295,6 +302,14 @@ class TimingEngine:
             return
         self.rmonitor_messages += 1
         n = len(lines)
+        if n == 1 and lines[0][:2] == "$F":
+            # Heartbeat-only message (most of a feed): no resets, no end-of-message work.
+            rec = parse_line(lines[0])
+            if type(rec) is Heartbeat:
+                self._on_heartbeat(rec, received_at)
+                if not self.rmonitor_messages % 3:
+                    self._check_stale()
+                return
         full_reset = standalone = False
         if "$I" in payload:
             if n > 4:
@@ -327,8 +342,10 @@ class TimingEngine:
             self._restore_last_lap_times()
         if self._car_changes:
             self._enrich()
-        self._check_stale()
-        self._log_laps(received_at)
+            self._check_stale()
+            self._log_laps(received_at)
+        elif self._reset or not self.rmonitor_messages % 3:
+            self._check_stale()
 
     # -- record handlers ----------------------------------------------------------
 
@@ -519,7 +536,7 @@ class TimingEngine:
 
     def _on_ignored(self, r: Any, received_at: datetime) -> None:
         # $COR (dropped by the reference too), IMSA $L/$T: parsed and counted, no state yet.
-        self.counters[f"ignored:{type(r).__name__}"] += 1
+        self.counters[_IGNORED_KEY[type(r)]] += 1
 
     def _on_init(self, r: Init, received_at: datetime) -> None:
         self.competitors.clear()

@@ -60,12 +60,14 @@ class Group:
 class Enricher:
     """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
 
-    __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full")
+    __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
         self.best_dirty = True
         self.gained_dirty = True
+        self.gained_cars: set[CarPosition] = set()  # whose gain inputs changed
+        self.gained_full = True  # field or class sizes changed: every gain may change
         self.pending = False
         # The reference recomputes everything on every pass; tests use this to prove the
         # incremental path gives the same state.
@@ -74,7 +76,8 @@ class Enricher:
     # ---- membership -------------------------------------------------------------
     def clear(self) -> None:
         self.groups = {OVERALL: Group(OVERALL)}
-        self.best_dirty = self.gained_dirty = True
+        self.best_dirty = self.gained_dirty = self.gained_full = True
+        self.gained_cars.clear()
 
     def _class_group(self, cls: str | None) -> Group:
         g = self.groups.get(cls)
@@ -85,7 +88,7 @@ class Enricher:
     def add_car(self, car: CarPosition) -> None:
         self.groups[OVERALL].add(car)
         self._class_group(car.car_class).add(car)
-        self.best_dirty = self.gained_dirty = True
+        self.best_dirty = self.gained_dirty = self.gained_full = True
 
     def reclass(self, car: CarPosition, old: str | None) -> None:
         g = self.groups.get(old)
@@ -94,7 +97,7 @@ class Enricher:
             if not g.cars:
                 del self.groups[old]
         self._class_group(car.car_class).add(car)
-        self.best_dirty = self.gained_dirty = True
+        self.best_dirty = self.gained_dirty = self.gained_full = True
 
     # ---- change marking ---------------------------------------------------------
     def note(self, car: CarPosition, changed: Iterable[str]) -> None:
@@ -106,6 +109,7 @@ class Enricher:
                 if cg is not None:
                     cg.order_dirty = True
                 self.gained_dirty = True
+                self.gained_cars.add(car)
             elif attr == "last_lap_completed" or attr == "total_time":
                 overall.touched.add(car)
                 if cg is not None:
@@ -121,8 +125,9 @@ class Enricher:
                 self.best_dirty = True
             elif attr == "overall_starting_position" or attr == "in_class_starting_position":
                 self.gained_dirty = True
+                self.gained_cars.add(car)
             elif attr == "car_class":
-                self.gained_dirty = True
+                self.gained_dirty = self.gained_full = True
 
     # ---- the pass ---------------------------------------------------------------
     def run(self, cars: list[CarPosition], setter: Setter) -> None:
@@ -130,7 +135,7 @@ class Enricher:
         if self.always_full:
             for g in self.groups.values():
                 g.order_dirty = g.p90_dirty = g.fast_dirty = g.members_changed = g.full = True
-            self.best_dirty = self.gained_dirty = True
+            self.best_dirty = self.gained_dirty = self.gained_full = True
         if overall.order_dirty:
             self._sort(overall)
         if not overall.cars or overall.cars[0].overall_position <= 0:
@@ -195,6 +200,7 @@ class Enricher:
                 if c.class_position != i + 1:
                     setter(c, "class_position", i + 1)
                     self.gained_dirty = True
+                    self.gained_cars.add(c)
         if g.p90_dirty:
             g.p90_dirty = False
             t = gap_threshold_ms(g.cars)
@@ -257,36 +263,42 @@ class Enricher:
         n_all = len(cars)
         groups = self.groups
         inv = INVALID_POSITION
-        top: CarPosition | None = None
-        top_v = 0
-        top_tie = False
-        class_top: dict[str | None, list[Any]] = {}  # class -> [car, value, tie]
-        for c in cars:
+        todo = cars if self.gained_full else self.gained_cars
+        for c in todo:
             start, pos = c.overall_starting_position, c.overall_position
             g = start - pos if start and pos else inv
             if g != inv and (g >= n_all or -g >= n_all):
                 g = inv
             if c.overall_positions_gained != g:
                 setter(c, "overall_positions_gained", g)
-            if g != inv and g > 0:
-                if g > top_v:
-                    top, top_v, top_tie = c, g, False
-                elif g == top_v:
-                    top_tie = True
             start, pos = c.in_class_starting_position, c.class_position
-            cls = c.car_class
             cgv = start - pos if start and pos else inv
             if cgv != inv:
-                grp = groups.get(cls)
+                grp = groups.get(c.car_class)
                 size = len(grp.cars) if grp is not None else 0
                 if cgv >= size or -cgv >= size:
                     cgv = inv
             if c.in_class_positions_gained != cgv:
                 setter(c, "in_class_positions_gained", cgv)
-            if cgv != inv and cgv > 0:
-                t = class_top.get(cls)
+        self.gained_full = False
+        self.gained_cars.clear()
+        # "Most gained" needs the whole field, but only reads the stored values.
+        top: CarPosition | None = None
+        top_v = 0
+        top_tie = False
+        class_top: dict[str | None, list[Any]] = {}  # class -> [car, value, tie]
+        for c in cars:
+            g = c.overall_positions_gained
+            if g > 0:
+                if g > top_v:
+                    top, top_v, top_tie = c, g, False
+                elif g == top_v:
+                    top_tie = True
+            cgv = c.in_class_positions_gained
+            if cgv > 0:
+                t = class_top.get(c.car_class)
                 if t is None or cgv > t[1]:
-                    class_top[cls] = [c, cgv, False]
+                    class_top[c.car_class] = [c, cgv, False]
                 elif cgv == t[1]:
                     t[2] = True
         if top_tie:

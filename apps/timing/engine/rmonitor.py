@@ -154,17 +154,17 @@ def split_message(payload: str) -> list[str]:
 
 def split_fields(line: str) -> list[str]:
     """Split one record into unquoted fields (CSV rules, quotes and outer spaces removed)."""
-    segs = line.split('"')
-    if len(segs) > 1:
-        # Odd segments are inside quotes. Only when one of them holds a comma does the line
-        # need a real CSV reader; otherwise dropping the quotes and splitting is equivalent.
+    if '"' in line:
+        segs = line.split('"')
+        # Odd segments are inside quotes. Only a comma in one of them needs a real CSV reader;
+        # it is rare, so the common path is plain string operations.
         if "," in "".join(segs[1::2]):
             row = next(csv.reader((line,), skipinitialspace=True), [])
             return [f.strip() for f in row]
         fields = "".join(segs).split(",")
     else:
         fields = line.split(",")
-    if " " in line or "\t" in line:
+    if ", " in line or " ," in line or "\t" in line:
         return [f.strip() for f in fields]
     return fields
 
@@ -183,7 +183,8 @@ def _need(f: list[str], n: int) -> str | None:
 def _heartbeat(f: list[str], line: str) -> Record | Rejection:
     if len(f) != 6:
         return Rejection(f"$F: expected exactly 5 fields, got {len(f) - 1}", line)
-    return Heartbeat(_int(f[1]) or 0, f[2].strip(), f[3].strip(), f[4].strip(), f[5])
+    laps = f[1]
+    return Heartbeat(int(laps) if laps.isdigit() else (_int(laps) or 0), f[2], f[3], f[4], f[5])
 
 
 def _competitor(f: list[str], line: str) -> Record | Rejection:
@@ -286,10 +287,12 @@ def parse_line(line: str) -> Record | Rejection:
     """Parse one trimmed record line. Never raises."""
     try:
         fields = split_fields(line)
-        tag = fields[0].strip() if fields else ""
-        parser = _PARSERS.get(tag)
+        parser = _PARSERS.get(fields[0])
         if parser is None:
-            return Rejection(f"unknown command {tag[:12]!r}", line)
+            tag = fields[0].strip()
+            parser = _PARSERS.get(tag)
+            if parser is None:
+                return Rejection(f"unknown command {tag[:12]!r}", line)
         return parser(fields, line)
     except Exception as exc:  # pragma: no cover - defensive: the engine must never raise
         return Rejection(f"unparsable record: {exc.__class__.__name__}", line)

@@ -10,6 +10,7 @@ CarPosition key 61 (retired HasGps) is always written as false (§2.4).
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import Any, Iterable, Mapping
 
 import msgpack
@@ -238,11 +239,17 @@ def _car_value_json(attr: str, value: Any) -> Any:
     return value
 
 
+_CAR_ATTRS = tuple(a for a, _, _, _ in CAR_FIELDS)
+_CAR_GET = attrgetter(*_CAR_ATTRS)  # one C call fetches every field: lap snapshots are frequent
+_CAR_NAMES = {"web": tuple(CAR_JSON[a] for a in _CAR_ATTRS), "db": tuple(CAR_JSON_DB[a] for a in _CAR_ATTRS)}
+
+
 def car_to_json(car: CarPosition, style: str = "web") -> dict[str, Any]:
-    names = CAR_JSON if style == "web" else CAR_JSON_DB
-    out: dict[str, Any] = {}
-    for a, name in names.items():
-        out[name] = _car_value_json(a, getattr(car, a))
+    out = dict(zip(_CAR_NAMES[style], _CAR_GET(car)))
+    out["lstt"] = _time_only_json(car.lap_start_time or 0)
+    if car.pit_entry_time is not None:
+        out["pet"] = datetime_to_json(car.pit_entry_time)
+    out["csec"] = list(car.completed_sections)
     return out
 
 

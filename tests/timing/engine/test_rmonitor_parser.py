@@ -3,9 +3,11 @@ from apps.timing.engine.rmonitor import (ClassInfo, Competitor, CompetitorExt, C
                                          Setting, TrackInfo, parse_line, split_fields, split_message)
 
 
-def test_heartbeat_fields_are_typed_and_keep_the_padded_flag_text_out_of_the_way():
+def test_heartbeat_fields_are_typed_and_the_padded_flag_text_is_kept_raw():
     r = parse_line('$F,14,"00:12:45","13:34:23","00:09:47","Green "')
-    assert r == Heartbeat(14, "00:12:45", "13:34:23", "00:09:47", "Green")
+    assert r == Heartbeat(14, "00:12:45", "13:34:23", "00:09:47", "Green ")
+    spaced = parse_line('$F, 14, "00:12:45", "13:34:23", "00:09:47", "Green "')
+    assert (spaced.laps_to_go, spaced.time_to_go) == (14, "00:12:45")
 
 
 def test_heartbeat_with_a_wrong_field_count_is_rejected_with_a_reason():
@@ -15,7 +17,7 @@ def test_heartbeat_with_a_wrong_field_count_is_rejected_with_a_reason():
 
 def test_heartbeat_keeps_negative_pre_start_race_time_and_oversized_countdown():
     r = parse_line('$F,9999,"08:00:47","08:59:12","00:00:-47","      "')
-    assert (r.time_to_go, r.race_time, r.flag_text) == ("08:00:47", "00:00:-47", "")
+    assert (r.time_to_go, r.race_time, r.flag_text.strip()) == ("08:00:47", "00:00:-47", "")
 
 
 def test_competitor_with_unparsable_transponder_and_class_reports_none_so_the_engine_keeps_old_values():

@@ -11,7 +11,7 @@ def test_unknown_message_kinds_change_nothing_and_are_counted():
     f = Feed()
     r = f.engine.apply("competitors", "{}", session_id=1, received_at=f.now)
     assert not r.changed and r.seq == 0
-    assert f.engine.counters["kind:competitors"] == 1
+    assert f.engine.counters["ignored_kind:competitors"] == 1
 
 
 def test_heartbeat_sets_session_clock_fields_and_flag():
