@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from . import wire
 from .flags import FlagLog, Flags, flag_from_rmonitor
+from .gaps import fast_key
 from .laps import CompletedLap, LapLog
 from .lifecycle import MissingCarWatchdog, SessionMonitor
 from .positions import Enricher, rebuild_in_class_starting_positions
@@ -22,7 +23,7 @@ from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbea
                        Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting, TrackInfo,
                        parse_line, split_message)
 from .stale import StaleTracker
-from .state import CarPosition, EventEntry, SessionState, is_practice_or_qualifying
+from .state import CarPosition, EventEntry, SessionState, is_practice_or_qualifying, position_rank
 from .timefmt import parse_ms
 
 __all__ = ["TimingEngine", "PassResult", "CompetitorRow"]
@@ -35,7 +36,8 @@ _SNAPSHOT_VERSION = 1
 _IGNORED_KEY = {Corrected: "ignored:$COR", LineCrossing: "ignored:$L", TrackInfo: "ignored:$T"}
 
 # Attributes whose string value has a parsed-ms cache on the car.
-_MS_CACHE = {"total_time": "_ttm_ms", "last_lap_time": "_ltm_ms", "best_time": "_bt_ms"}
+_MS_CACHE = {"total_time": "_ttm_ms", "last_lap_time": "_ltm_ms", "best_time": "_bt_ms",
+             "overall_position": "_rank", "best_lap": "_fkey"}
 _SESSION_SCALARS = ("session_id", "session_name", "laps_to_go", "time_to_go", "local_time_of_day",
                     "running_race_time", "is_practice_qualifying", "current_flag")
 
@@ -181,7 +183,14 @@ class TimingEngine:
             setattr(car, attr, value)
             cache = _MS_CACHE.get(attr)
             if cache is not None:
-                setattr(car, cache, parse_ms(value))
+                if cache == "_rank":
+                    car._rank = position_rank(value, car._seq)
+                elif cache == "_fkey":
+                    car._fkey = fast_key(car)
+                else:
+                    setattr(car, cache, parse_ms(value))
+                    if cache == "_bt_ms":
+                        car._fkey = fast_key(car)
             ch = self._car_changes.get(car)
             if ch is None:
                 self._car_changes[car] = {attr: value}
@@ -411,7 +420,7 @@ class TimingEngine:
         class_name = self.classes.get(row.class_no) if row.class_no is not None else None
         if car is None:
             self.car_seq += 1
-            car = CarPosition(number=number, _seq=self.car_seq)
+            car = CarPosition(number=number, _seq=self.car_seq, _rank=position_rank(0, self.car_seq))
             car.car_class = class_name
             self.cars[number] = car
             self._car_changes[car] = {"car_class": class_name} if class_name is not None else {}
@@ -480,7 +489,8 @@ class TimingEngine:
             if self.watchdog.miss(received_at):
                 self._relay_reset = True
             return None
-        self.watchdog.hit()
+        if self.watchdog.first_miss is not None:
+            self.watchdog.hit()
         return car
 
     def _on_race(self, r: RaceInfo, received_at: datetime) -> None:
@@ -741,6 +751,8 @@ class TimingEngine:
             car._ttm_ms = parse_ms(car.total_time)
             car._ltm_ms = parse_ms(car.last_lap_time)
             car._bt_ms = parse_ms(car.best_time)
+            car._rank = position_rank(car.overall_position, car._seq)
+            car._fkey = fast_key(car)
             eng.cars[car.number] = car
             eng.enricher.add_car(car)
         eng.car_seq = d["car_seq_next"]

@@ -8,6 +8,7 @@ recompute only the cars whose inputs changed.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, Callable, Iterable, Sequence
 
 from .state import CarPosition
@@ -45,13 +46,17 @@ def gap_value(car: CarPosition, other: CarPosition, threshold: int, other_must_h
 
 
 def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, threshold: int,
-                gap_attr: str, diff_attr: str, setter: Setter, diffs_only: bool = False) -> None:
+                gap_attr: str, diff_attr: str, setter: Setter, diffs_only: bool = False,
+                band: tuple[int, int] | None = None) -> None:
     """Recompute gap/diff for the cars at `indexes` of the position-ordered group (all if None).
 
     This is the hottest loop of the engine, hence the inlined rules (same as gap_value) and
     compare-before-set: most recomputations produce the value already shown.
     """
     if not ordered:
+        return
+    if band is not None:
+        _update_band(ordered, threshold, gap_attr, diff_attr, setter, band)
         return
     leader = ordered[0]
     lead_laps = leader.last_lap_completed
@@ -96,24 +101,67 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
             setter(car, diff_attr, v)
 
 
-def _fast_key(c: CarPosition) -> tuple[int, int, int, str]:
+def _update_band(ordered: Sequence[CarPosition], threshold: int, gap_attr: str, diff_attr: str,
+                 setter: Setter, band: tuple[int, int]) -> None:
+    """After the guard moved from one bound of `band` to the other, only same-lap deltas inside
+    the band can publish a different value; everything else would recompute to what it shows."""
+    lo, hi = band
+    leader = ordered[0]
+    lead_laps = leader.last_lap_completed
+    lead_ms = leader._ttm_ms
+    prev = leader
+    for car in ordered[1:]:
+        ahead, prev = prev, car
+        own = car._ttm_ms
+        if own == 0:
+            continue
+        laps = car.last_lap_completed
+        if laps == ahead.last_lap_completed and ahead._ttm_ms != 0:
+            g = own - ahead._ttm_ms
+            if lo < g <= hi and 0 <= g <= threshold:
+                v = format_delta(g)
+                if getattr(car, gap_attr) != v:
+                    setter(car, gap_attr, v)
+        if laps == lead_laps:
+            g = own - lead_ms
+            if lo < g <= hi and 0 <= g <= threshold:
+                v = format_delta(g)
+                if getattr(car, diff_attr) != v:
+                    setter(car, diff_attr, v)
+
+
+def fast_key(c: CarPosition) -> tuple[int, int, int, str]:
+    """Qualifying order: best time, then earlier best lap (none last), then car number."""
     bl = c.best_lap
     return (c._bt_ms, 1 if bl <= 0 else 0, bl, c.number or "")
 
 
+_by_fast_key = attrgetter("_fkey")  # the engine refreshes car._fkey whenever bt/bl change
+
+
 def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, setter: Setter) -> None:
-    ranked = sorted((c for c in cars if c._bt_ms > 0), key=_fast_key)
+    ranked = sorted([c for c in cars if c._bt_ms > 0], key=_by_fast_key)
     for c in cars:
         if c._bt_ms <= 0:
-            setter(c, gap_attr, "")
-            setter(c, diff_attr, "")
+            if getattr(c, gap_attr) != "":
+                setter(c, gap_attr, "")
+            if getattr(c, diff_attr) != "":
+                setter(c, diff_attr, "")
     if not ranked:
         return
     fastest = ranked[0]
-    setter(fastest, gap_attr, "")
-    setter(fastest, diff_attr, "")
-    prev = fastest
+    if getattr(fastest, gap_attr) != "":
+        setter(fastest, gap_attr, "")
+    if getattr(fastest, diff_attr) != "":
+        setter(fastest, diff_attr, "")
+    best = fastest._bt_ms
+    prev = best
     for c in ranked[1:]:
-        setter(c, gap_attr, format_delta(c._bt_ms - prev._bt_ms))
-        setter(c, diff_attr, format_delta(c._bt_ms - fastest._bt_ms))
-        prev = c
+        t = c._bt_ms
+        v = format_delta(t - prev)
+        if getattr(c, gap_attr) != v:
+            setter(c, gap_attr, v)
+        v = format_delta(t - best)
+        if getattr(c, diff_attr) != v:
+            setter(c, diff_attr, v)
+        prev = t

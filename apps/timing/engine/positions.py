@@ -9,9 +9,11 @@ are recomputed only when something they depend on changed.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+from operator import attrgetter
 from typing import Any, Callable, Iterable
 
-from .gaps import gap_threshold_ms, update_fast_time_gaps, update_gaps
+from .gaps import DEFAULT_TYPICAL_LAP_MS, update_fast_time_gaps, update_gaps
 from .state import INVALID_POSITION, CarPosition
 
 __all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
@@ -22,14 +24,12 @@ OVERALL = object()  # key of the whole-field group; a class may legitimately be 
 _LAST = 1 << 30
 
 
-def _pos_key(c: CarPosition) -> tuple[int, int]:
-    p = c.overall_position
-    return (p if p > 0 else _LAST, c._seq)
+_pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
 
 
 class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
-                 "fast_dirty", "index", "members_changed", "moved")
+                 "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed")
 
     def __init__(self, key: object) -> None:
         self.key = key
@@ -43,10 +43,36 @@ class Group:
         self.fast_dirty = True
         self.members_changed = True
         self.moved: set[int] = set()  # indexes whose car changed in the last re-sort
+        # last lap times of the group, kept sorted for the P90 guard (None = no lap time)
+        self.lap_sorted: list[int] = []
+        self.lap_of: dict[CarPosition, int | None] = {}
+        self.lap_changed: set[CarPosition] = set()
 
     def add(self, car: CarPosition) -> None:
         self.cars.append(car)
+        self.lap_of[car] = None
+        self.lap_changed.add(car)
         self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
+
+    def refresh_laps(self) -> None:
+        for car in self.lap_changed:
+            if car not in self.lap_of:
+                continue  # left the group
+            old = self.lap_of[car]
+            if old is not None:
+                del self.lap_sorted[bisect_left(self.lap_sorted, old)]
+            new = car._ltm_ms if car.last_lap_time is not None else None
+            if new is not None:
+                insort(self.lap_sorted, new)
+            self.lap_of[car] = new
+        self.lap_changed.clear()
+
+    def lap_threshold(self) -> int:
+        laps = self.lap_sorted
+        if not laps:
+            return (DEFAULT_TYPICAL_LAP_MS * 3) // 2
+        i = int(len(laps) * 0.9)
+        return (laps[i if i < len(laps) else len(laps) - 1] * 3) // 2
 
     def remove(self, car: CarPosition) -> None:
         try:
@@ -54,6 +80,10 @@ class Group:
         except ValueError:
             return
         self.touched.discard(car)
+        old = self.lap_of.pop(car, None)
+        if old is not None:
+            del self.lap_sorted[bisect_left(self.lap_sorted, old)]
+        self.lap_changed.discard(car)
         self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
 
@@ -116,8 +146,10 @@ class Enricher:
                     cg.touched.add(car)
             elif attr == "last_lap_time":
                 overall.p90_dirty = True
+                overall.lap_changed.add(car)
                 if cg is not None:
                     cg.p90_dirty = True
+                    cg.lap_changed.add(car)
             elif attr == "best_time" or attr == "best_lap":
                 overall.fast_dirty = True
                 if cg is not None:
@@ -148,6 +180,8 @@ class Enricher:
             return
         self.pending = False
         for key, g in self.groups.items():
+            if not (g.order_dirty or g.p90_dirty or g.full or g.touched or g.moved):
+                continue
             if key is OVERALL:
                 self._gaps(g, "overall_gap", "overall_difference", setter)
             else:
@@ -201,18 +235,26 @@ class Enricher:
                     setter(c, "class_position", i + 1)
                     self.gained_dirty = True
                     self.gained_cars.add(c)
+        band = None
         if g.p90_dirty:
             g.p90_dirty = False
-            t = gap_threshold_ms(g.cars)
+            g.refresh_laps()
+            t = g.lap_threshold()
             if t != g.threshold:
+                if g.threshold >= 0:
+                    # Only same-lap deltas between the old and new guard can change (sticky rule).
+                    band = (min(t, g.threshold), max(t, g.threshold))
+                else:
+                    g.full = True
                 g.threshold = t
-                g.full = True
         if g.full:
             g.full = False
             g.touched.clear()
             moved.clear()
             update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter)
             return
+        if band is not None:
+            update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, band=band)
         if not g.touched and not moved:
             return
         index = g.index
@@ -263,7 +305,9 @@ class Enricher:
         n_all = len(cars)
         groups = self.groups
         inv = INVALID_POSITION
-        todo = cars if self.gained_full else self.gained_cars
+        full = self.gained_full
+        todo = cars if full else self.gained_cars
+        moved = full
         for c in todo:
             start, pos = c.overall_starting_position, c.overall_position
             g = start - pos if start and pos else inv
@@ -271,6 +315,7 @@ class Enricher:
                 g = inv
             if c.overall_positions_gained != g:
                 setter(c, "overall_positions_gained", g)
+                moved = True
             start, pos = c.in_class_starting_position, c.class_position
             cgv = start - pos if start and pos else inv
             if cgv != inv:
@@ -280,8 +325,11 @@ class Enricher:
                     cgv = inv
             if c.in_class_positions_gained != cgv:
                 setter(c, "in_class_positions_gained", cgv)
+                moved = True
         self.gained_full = False
         self.gained_cars.clear()
+        if not moved:
+            return  # no gain changed, so neither can the "most gained" awards
         # "Most gained" needs the whole field, but only reads the stored values.
         top: CarPosition | None = None
         top_v = 0

