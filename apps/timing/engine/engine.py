@@ -33,6 +33,9 @@ STANDALONE_RESET = '$I, "00:00:00", "0/0/0000"'
 REJECTION_MEMORY = 50
 PREVIOUS_STATE_MIN_INTERVAL = timedelta(seconds=5)
 _SNAPSHOT_VERSION = 1
+_SESSION_JSON = wire.SESSION_JSON
+_PLAIN_SESSION = frozenset({"laps_to_go", "time_to_go", "local_time_of_day", "running_race_time", "current_flag",
+                            "session_id", "session_name", "is_practice_qualifying"})
 _IGNORED_KEY = {Corrected: "ignored:$COR", LineCrossing: "ignored:$L", TrackInfo: "ignored:$T"}
 
 # Attributes whose string value has a parsed-ms cache on the car.
@@ -227,6 +230,9 @@ class TimingEngine:
             # A heartbeat that moved the clock: the most common pass by far.
             self.seq += 1
             self._session_changes = {}
+            names = _SESSION_JSON
+            if all(a in _PLAIN_SESSION for a in sc):
+                return PassResult(self.seq, {names[a]: v for a, v in sc.items()})
             return PassResult(self.seq, wire.session_patch_to_json(sc))
         car_patches: list[dict[str, Any]] = []
         for car, ch in cc.items():
@@ -361,7 +367,8 @@ class TimingEngine:
     def _on_heartbeat(self, r: Heartbeat, received_at: datetime) -> None:
         s = self.session
         ch = self._session_changes
-        if r.flag_text != self.last_flag_text:
+        flag_changed = r.flag_text != self.last_flag_text
+        if flag_changed:
             self.last_flag_text = r.flag_text
             self.rm_flag = flag_from_rmonitor(r.flag_text)
         # Inlined compare-and-set: a heartbeat arrives every second for the whole event.
@@ -373,7 +380,10 @@ class TimingEngine:
             s.local_time_of_day = ch["local_time_of_day"] = r.time_of_day
         if s.running_race_time != r.race_time:
             s.running_race_time = ch["running_race_time"] = r.race_time
-        self._set_current_flag(received_at)
+        if flag_changed or self._logged_flag < 0:
+            # The effective flag only moves with the heartbeat text (or a Flagtronics purple,
+            # whose handler calls _set_current_flag itself).
+            self._set_current_flag(received_at)
 
     def _set_current_flag(self, received_at: datetime) -> None:
         flag = self.rm_flag
