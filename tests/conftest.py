@@ -104,3 +104,9 @@ def clean_redis(settings):
         client.flushdb()
         client.close()
     yield
+
+
+@pytest.fixture(autouse=True)
+def no_embedded_worker(settings):
+    """Tests drive the timing worker explicitly; the server's embedded worker would race them."""
+    settings.EMBEDDED_WORKER = False

@@ -2,8 +2,9 @@
 
 Two implementations share this interface: Redis Streams (distributed) and an in-process log (embedded).
 Delivery contract, which the timing worker relies on:
-- `append` is idempotent per (relay epoch, relay message id): a relay that resends after a lost ack
-  gets `duplicate=True` and nothing is appended twice.
+- `append` is idempotent and ordered per (relay epoch, relay message id): ids must arrive as 1, 2, 3, …;
+  a resend of an accepted id gets `duplicate=True` and nothing is appended twice, and an id past the
+  next expected one is refused with `expected_id`, so messages can never be stored out of order.
 - `read_new` hands each entry to one consumer of the event's group; entries stay pending until `ack`.
 - `claim_pending` gives a new owner every entry the previous owner read but never acked, in order.
 The worker acks only what a saved snapshot covers, so a crash never loses an applied-but-unsaved entry.
@@ -56,6 +57,8 @@ class BusMessage:
 class AppendResult:
     entry_id: str | None
     duplicate: bool
+    #: Set when the message skipped ahead of the relay's sequence: nothing was appended, resend from here.
+    expected_id: int | None = None
 
 
 class IngestBus(Protocol):

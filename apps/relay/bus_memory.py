@@ -35,8 +35,11 @@ class InProcessBus:
     async def append(self, *, event_id, message, dedup_key=None, dedup_id=None) -> AppendResult:
         log = self._logs[event_id]
         if dedup_key is not None and dedup_id is not None:
-            if dedup_id <= log.dedup.get(dedup_key, 0):
+            last = log.dedup.get(dedup_key, 0)
+            if dedup_id <= last:
                 return AppendResult(entry_id=None, duplicate=True)
+            if dedup_id > last + 1:
+                return AppendResult(entry_id=None, duplicate=False, expected_id=last + 1)
             log.dedup[dedup_key] = dedup_id
         entry_id = self._next_id(log)
         log.entries.append((entry_id, message))

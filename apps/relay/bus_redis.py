@@ -15,7 +15,9 @@ DEDUP_TTL_SECONDS = 2 * 24 * 3600
 _APPEND = """
 if ARGV[1] ~= '' then
   local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-  if tonumber(ARGV[2]) <= last then return false end
+  local id = tonumber(ARGV[2])
+  if id <= last then return false end
+  if id > last + 1 then return {'gap', last} end
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
@@ -50,6 +52,8 @@ class RedisStreamBus:
         entry_id = await self._append(keys=[stream_key(event_id), dedup_hash_key(event_id)], args=args)
         if entry_id is None:
             return AppendResult(entry_id=None, duplicate=True)
+        if isinstance(entry_id, list):
+            return AppendResult(entry_id=None, duplicate=False, expected_id=int(entry_id[1]) + 1)
         return AppendResult(entry_id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id, duplicate=False)
 
     async def last_dedup_id(self, *, event_id, dedup_key) -> int:

@@ -136,7 +136,11 @@ class RelayConsumer(AsyncWebsocketConsumer):
             dedup_key=self._dedup_key(),
             dedup_id=frame.frame_id,
         )
-        if result.duplicate:
+        if result.expected_id is not None:
+            relay_metrics.out_of_order += 1
+            await self._send({"type": "error", "id": frame.frame_id, "code": "out_of_order",
+                              "error": f"expected message {result.expected_id} next", "expected": result.expected_id})
+        elif result.duplicate:
             relay_metrics.duplicates += 1
             await self._send({"type": "ack", "id": frame.frame_id, "duplicate": True})
         else:

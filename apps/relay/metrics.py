@@ -10,6 +10,7 @@ class RelayMetrics:
     connections: int = 0
     accepted: int = 0
     duplicates: int = 0
+    out_of_order: int = 0
     rejected_frames: int = 0
     rejected_auth: int = 0
     rejected_event: int = 0

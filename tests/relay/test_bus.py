@@ -49,6 +49,8 @@ async def test_messages_come_out_in_the_order_they_went_in(bus):
 async def test_a_resent_relay_message_is_not_appended_twice(bus):
     instance, event_id = bus
     first = await instance.append(event_id=event_id, message=_message(1), dedup_key="epoch-a", dedup_id=1)
+    skipped = await instance.append(event_id=event_id, message=_message(3), dedup_key="epoch-a", dedup_id=3)
+    assert skipped.entry_id is None and skipped.expected_id == 2 and not skipped.duplicate
     again = await instance.append(event_id=event_id, message=_message(1), dedup_key="epoch-a", dedup_id=1)
     other_epoch = await instance.append(event_id=event_id, message=_message(1), dedup_key="epoch-b", dedup_id=1)
     assert not first.duplicate and again.duplicate and not other_epoch.duplicate

@@ -66,12 +66,14 @@ async def test_data_is_acked_appended_and_a_resend_is_not_appended_twice(relay_a
     communicator = await _connect(basic_auth(client.client_id, secret))
     epoch = uuid.uuid4().hex
     assert (await _hello(communicator, event_a.pk, epoch))["last_id"] == 0
-    for frame_id in (1, 2, 2, 3):
+    for frame_id in (1, 2, 2, 4, 3):
         await communicator.send_json_to({"type": "rmonitor", "id": frame_id, "session_id": 4,
                                          "data": f'$F,9999,"00:00:0{frame_id}","12:00:00","00:00:00","Green "'})
-    acks = [await communicator.receive_json_from() for _ in range(4)]
-    assert [a["id"] for a in acks] == [1, 2, 2, 3]
-    assert [a.get("duplicate", False) for a in acks] == [False, False, True, False]
+    replies = [await communicator.receive_json_from() for _ in range(5)]
+    assert [r["id"] for r in replies] == [1, 2, 2, 4, 3]
+    assert [r["type"] for r in replies] == ["ack", "ack", "ack", "error", "ack"]
+    assert [r.get("duplicate", False) for r in replies] == [False, False, True, False, False]
+    assert replies[3]["code"] == "out_of_order" and replies[3]["expected"] == 3
     assert await bus_get().length(event_id=event_a.pk) == 3
     await communicator.disconnect()
 
@@ -112,7 +114,7 @@ async def test_garbage_and_oversize_frames_get_an_error_and_the_connection_stays
         await communicator.send_to(text_data=frame)
         reply = await communicator.receive_json_from()
         assert reply["type"] == "error" and reply["code"] == code
-        await communicator.send_json_to({"type": "rmonitor", "id": 100, "session_id": 1, "data": "$F,1"})
+        await communicator.send_json_to({"type": "rmonitor", "id": 1, "session_id": 1, "data": "$F,1"})
         assert (await communicator.receive_json_from())["type"] == "ack"
         await communicator.disconnect()
 

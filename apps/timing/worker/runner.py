@@ -182,11 +182,14 @@ class EventRunner:
             if entry_id_key(entry_id) <= last_key:
                 self.stats.skipped_replayed += 1  # already inside the restored snapshot
                 continue
-            when = engine_clock(message.engine_time)
+            if message.source_time is not None:
+                when = engine_clock(message.source_time)
+                self._clock = (message.source_time, time.monotonic())
+            else:
+                when = self._idle_clock()  # never mix the feed's clock with the server's
             results.append(engine.apply(message.kind, message.payload, session_id=message.session_id, received_at=when))
             # Time-based rules run on the feed's clock after every message, exactly as a replay does.
             results.append(engine.tick(when))
-            self._clock = (message.engine_time, time.monotonic())
             self.last_entry = entry_id
             last_key = entry_id_key(entry_id)
             self.stats.applied += 1
