@@ -200,6 +200,15 @@ class TimingEngine:
             else:
                 ch[attr] = value
 
+    def _put(self, car: CarPosition, attr: str, value: Any) -> None:
+        """Setter for derived fields whose caller already compared (no parsed-value caches)."""
+        setattr(car, attr, value)
+        ch = self._car_changes.get(car)
+        if ch is None:
+            self._car_changes[car] = {attr: value}
+        else:
+            ch[attr] = value
+
     def _force(self, car: CarPosition, attr: str, value: Any) -> None:
         """Like _set, but the field goes into the patch even when it did not change."""
         self._set(car, attr, value)
@@ -231,7 +240,7 @@ class TimingEngine:
             self.seq += 1
             self._session_changes = {}
             names = _SESSION_JSON
-            if all(a in _PLAIN_SESSION for a in sc):
+            if _PLAIN_SESSION.issuperset(sc):
                 return PassResult(self.seq, {names[a]: v for a, v in sc.items()})
             return PassResult(self.seq, wire.session_patch_to_json(sc))
         car_patches: list[dict[str, Any]] = []
@@ -615,7 +624,7 @@ class TimingEngine:
         enricher = self.enricher
         for car, ch in self._car_changes.items():
             enricher.note(car, ch)
-        enricher.run(list(self.cars.values()), self._set)
+        enricher.run(list(self.cars.values()), self._put)
 
     def _check_stale(self) -> None:
         # The reference evaluates on every message with car patches and on every third one;
@@ -634,8 +643,8 @@ class TimingEngine:
             touch = st.touch
             for car, ch in list(changes.items()):
                 if "last_lap_completed" in ch or "total_time" in ch or "last_lap_time" in ch or "track_flag" in ch:
-                    touch(car, flag, race_ms, self._set)
-        st.update(list(self.cars.values()), flag, race_ms, self._set)
+                    touch(car, flag, race_ms, self._put)
+        st.update(list(self.cars.values()), flag, race_ms, self._put)
 
     def _log_laps(self, received_at: datetime) -> None:
         laps = self.laps

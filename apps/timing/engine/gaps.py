@@ -139,29 +139,58 @@ def fast_key(c: CarPosition) -> tuple[int, int, int, str]:
 _by_fast_key = attrgetter("_fkey")  # the engine refreshes car._fkey whenever bt/bl change
 
 
-def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, setter: Setter) -> None:
+def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, setter: Setter,
+                          previous: list[CarPosition] | None = None,
+                          changed: set[CarPosition] | frozenset = frozenset()) -> list[CarPosition]:
+    """Qualifying-order gaps. With the previous ranking and the cars whose best changed, only
+    the stretch of the ranking that moved is recomputed (a faster lap usually moves one car up
+    a few places). Returns the new ranking for next time."""
     ranked = sorted([c for c in cars if c._bt_ms > 0], key=_by_fast_key)
-    for c in cars:
-        if c._bt_ms <= 0:
-            if getattr(c, gap_attr) != "":
-                setter(c, gap_attr, "")
-            if getattr(c, diff_attr) != "":
-                setter(c, diff_attr, "")
+    if previous is None:
+        for c in cars:
+            if c._bt_ms <= 0:
+                if getattr(c, gap_attr) != "":
+                    setter(c, gap_attr, "")
+                if getattr(c, diff_attr) != "":
+                    setter(c, diff_attr, "")
+        lo, hi = 0, len(ranked)
+    else:
+        for c in changed:
+            if c._bt_ms <= 0:  # lost its best time: leaves the ranking
+                if getattr(c, gap_attr) != "":
+                    setter(c, gap_attr, "")
+                if getattr(c, diff_attr) != "":
+                    setter(c, diff_attr, "")
+        n = len(ranked)
+        lo, hi = n, -1
+        for i, c in enumerate(ranked):
+            if c in changed or i >= len(previous) or previous[i] is not c:
+                if i < lo:
+                    lo = i
+                hi = i
+        if len(previous) != n:
+            hi = n - 1
+        if hi < 0:
+            return ranked
+        hi = min(hi + 2, n)  # the car after the last moved one has a new car ahead
     if not ranked:
-        return
+        return ranked
     fastest = ranked[0]
-    if getattr(fastest, gap_attr) != "":
-        setter(fastest, gap_attr, "")
-    if getattr(fastest, diff_attr) != "":
-        setter(fastest, diff_attr, "")
     best = fastest._bt_ms
-    prev = best
-    for c in ranked[1:]:
+    if lo == 0:
+        lo = 1
+        hi = len(ranked)  # a new fastest car changes every difference
+        if getattr(fastest, gap_attr) != "":
+            setter(fastest, gap_attr, "")
+        if getattr(fastest, diff_attr) != "":
+            setter(fastest, diff_attr, "")
+    for i in range(lo, hi):
+        c = ranked[i]
         t = c._bt_ms
-        v = format_delta(t - prev)
+        v = format_delta(t - ranked[i - 1]._bt_ms)
         if getattr(c, gap_attr) != v:
             setter(c, gap_attr, v)
         v = format_delta(t - best)
         if getattr(c, diff_attr) != v:
             setter(c, diff_attr, v)
-        prev = t
+    return ranked

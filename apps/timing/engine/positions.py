@@ -29,7 +29,8 @@ _pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
 
 class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
-                 "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed")
+                 "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed",
+                 "fast_ranked", "fast_changed")
 
     def __init__(self, key: object) -> None:
         self.key = key
@@ -47,11 +48,14 @@ class Group:
         self.lap_sorted: list[int] = []
         self.lap_of: dict[CarPosition, int | None] = {}
         self.lap_changed: set[CarPosition] = set()
+        self.fast_ranked: list[CarPosition] | None = None  # None: recompute every car
+        self.fast_changed: set[CarPosition] = set()
 
     def add(self, car: CarPosition) -> None:
         self.cars.append(car)
         self.lap_of[car] = None
         self.lap_changed.add(car)
+        self.fast_ranked = None
         self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
     def refresh_laps(self) -> None:
@@ -84,6 +88,8 @@ class Group:
         if old is not None:
             del self.lap_sorted[bisect_left(self.lap_sorted, old)]
         self.lap_changed.discard(car)
+        self.fast_ranked = None
+        self.fast_changed.discard(car)
         self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
 
@@ -152,8 +158,10 @@ class Enricher:
                     cg.lap_changed.add(car)
             elif attr == "best_time" or attr == "best_lap":
                 overall.fast_dirty = True
+                overall.fast_changed.add(car)
                 if cg is not None:
                     cg.fast_dirty = True
+                    cg.fast_changed.add(car)
                 self.best_dirty = True
             elif attr == "overall_starting_position" or attr == "in_class_starting_position":
                 self.gained_dirty = True
@@ -167,6 +175,7 @@ class Enricher:
         if self.always_full:
             for g in self.groups.values():
                 g.order_dirty = g.p90_dirty = g.fast_dirty = g.members_changed = g.full = True
+                g.fast_ranked = None
             self.best_dirty = self.gained_dirty = self.gained_full = True
         if overall.order_dirty:
             self._sort(overall)
@@ -190,9 +199,14 @@ class Enricher:
             if g.fast_dirty:
                 g.fast_dirty = False
                 if key is OVERALL:
-                    update_fast_time_gaps(g.cars, "overall_gap_by_fast_time", "overall_difference_by_fast_time", setter)
+                    g.fast_ranked = update_fast_time_gaps(
+                        g.cars, "overall_gap_by_fast_time", "overall_difference_by_fast_time", setter,
+                        g.fast_ranked, g.fast_changed)
                 else:
-                    update_fast_time_gaps(g.cars, "in_class_gap_by_fast_time", "in_class_difference_by_fast_time", setter)
+                    g.fast_ranked = update_fast_time_gaps(
+                        g.cars, "in_class_gap_by_fast_time", "in_class_difference_by_fast_time", setter,
+                        g.fast_ranked, g.fast_changed)
+                g.fast_changed.clear()
         if self.best_dirty:
             self.best_dirty = False
             self._best_flags(cars, setter)

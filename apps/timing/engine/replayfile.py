@@ -59,10 +59,17 @@ def parse_messages(text: str, mode: str = "auto") -> list[ReplayMessage]:
         return clock
 
     if mode == "lines":
+        second = timedelta(seconds=1)
+        append = out.append
         for raw in lines:
-            line = raw.strip().lstrip("\ufeff")
-            if line.startswith("$"):
-                out.append(ReplayMessage("rmonitor", line, synthetic(line), False))
+            line = raw.strip()
+            if line[:1] != "$":
+                line = line.lstrip("\ufeff")
+                if line[:1] != "$":
+                    continue
+            if line[:2] == "$F":
+                clock += second
+            append(ReplayMessage("rmonitor", line, clock, False))
         return out
 
     if text.startswith("##"):
