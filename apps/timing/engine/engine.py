@@ -18,6 +18,7 @@ from .flags import FlagLog, Flags, flag_from_rmonitor
 from .gaps import fast_key
 from .laps import CompletedLap, LapLog
 from .lifecycle import MissingCarWatchdog, SessionMonitor
+from .pace import fastest_in_class, projected_lap_time_ms
 from .positions import Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
                        Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting, TrackInfo,
@@ -658,6 +659,29 @@ class TimingEngine:
             laps.record(car.number, lap, snapshot)
             self._completed.append(CompletedLap(self.event_id, self.session.session_id, car.number, lap,
                                                 car.car_class, received_at, int(car.track_flag), snapshot))
+        if self._completed:
+            self._lap_pace()
+
+    def _lap_pace(self) -> None:
+        """§5.7/§5.8 for the cars and classes that just completed a lap."""
+        history = self.laps.history
+        flag = self.session.current_flag
+        classes = set()
+        for lap in self._completed:
+            car = self.cars.get(lap.car_number)
+            if car is None:
+                continue
+            classes.add(car.car_class)
+            plt = projected_lap_time_ms(history.get(lap.car_number, ()), flag, car.best_time)
+            if car.projected_lap_time_ms != plt:
+                self._put(car, "projected_lap_time_ms", plt)
+        for cls in classes:
+            members = [c for c in self.cars.values() if c.car_class == cls]
+            winner = fastest_in_class(members, history)
+            for c in members:
+                v = c is winner
+                if c.in_class_fastest_average_pace != v:
+                    self._put(c, "in_class_fastest_average_pace", v)
 
     # ------------------------------------------------------------------ sessions
 

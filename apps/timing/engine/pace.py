@@ -1,0 +1,83 @@
+"""Per-lap pace figures from the lap history: fastest 5-lap average in class (§5.7) and the
+projected lap time (§5.8). Both run when a lap is logged, like the reference's `lapcompleted`."""
+
+from __future__ import annotations
+
+from statistics import median
+from typing import Any, Iterable, Mapping, Sequence
+
+from .flags import Flags
+from .state import CarPosition
+from .timefmt import parse_ms
+
+__all__ = ["five_lap_average", "fastest_in_class", "projected_lap_time_ms"]
+
+Lap = Mapping[str, Any]  # a lap-history snapshot (CarPosition JSON, newest first)
+
+
+def five_lap_average(history: Sequence[Lap]) -> float | None:
+    """Average of the 5 newest lap times ignoring zeros; None with fewer than 5 laps.
+    (All zeros average to 0, which then wins the comparison: a reference quirk kept as is.)"""
+    if len(history) < 5:
+        return None
+    times = [t for t in (parse_ms(l.get("ltm")) for l in history[:5]) if t != 0]
+    return sum(times) / len(times) if times else 0.0
+
+
+def fastest_in_class(cars: Iterable[CarPosition], histories: Mapping[str, Sequence[Lap]]) -> CarPosition | None:
+    """The non-stale car with the strictly smallest 5-lap average (first in list order on ties)."""
+    best: CarPosition | None = None
+    best_avg = 0.0
+    for c in cars:
+        if c.is_stale:
+            continue
+        avg = five_lap_average(histories.get(c.number or "", ()))
+        if avg is None:
+            continue
+        if best is None or avg < best_avg:
+            best, best_avg = c, avg
+    return best
+
+
+def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None) -> int:
+    if session_flag not in (Flags.GREEN, Flags.YELLOW):
+        return 0
+    laps = list(history[:5])
+    if not laps:
+        return 0
+    clean = [l for l in laps if not l.get("lip")]
+    chosen = [l for l in clean if l.get("flg") == session_flag][:5]
+    if len(chosen) < 3 and len(clean) >= 3:
+        chosen = clean[:5]
+    if len(chosen) < 3:
+        return 0
+    times = [t for t in (parse_ms(l.get("ltm")) for l in chosen) if t != 0]  # newest first
+    if len(times) < 2:
+        return 0
+    med = median(times)
+    mad = median(abs(t - med) for t in times)
+    if mad < 1:
+        mad = 1
+    spread = 3 * 1.4826 * mad
+    kept = [t for t in times if abs(t - med) <= spread and t <= 2 * med]
+    if len(kept) < 2:
+        kept = times
+    n = len(kept)
+    mean = sum(kept) / n
+    if mean <= 0:
+        return 0
+    var = sum((t - mean) ** 2 for t in kept) / n
+    if var ** 0.5 / mean > 0.10:
+        return 0
+    # newest lap weighs n, the oldest 1
+    weights = range(n, 0, -1)
+    projection = sum(w * t for w, t in zip(weights, kept)) / sum(weights)
+    if projection < 10_000:
+        return 0
+    if session_flag == Flags.YELLOW:
+        ref = mean
+    else:
+        ref = parse_ms(best_time) or mean or 120_000
+    if projection < int(0.7 * ref) or projection > int(3.0 * ref):
+        return 0
+    return int(round(projection))
