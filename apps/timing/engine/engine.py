@@ -17,7 +17,7 @@ from . import wire
 from .flags import FlagLog, Flags, flag_from_rmonitor
 from .gaps import fast_key
 from .laps import CompletedLap, LapLog
-from .lifecycle import MissingCarWatchdog, SessionMonitor
+from .lifecycle import ConsistencyWatchdog, MissingCarWatchdog, SessionMonitor
 from .pace import fastest_in_class, projected_lap_time_ms
 from .positions import Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
@@ -57,18 +57,20 @@ class PassResult:
     - flag_periods: the whole FlagDurations list (JSON) when it changed, else None
     - finished_session: final SessionState JSON of a session that ended in this pass
     - rejections: reasons for records rejected in this pass
-    - relay_reset_request: the missing-car watchdog wants a forced relay resend
+    - relay_reset_request: ask the relay to resend its data set (missing cars, or positions
+      that stay inconsistent); relay_reset_force: ask it to reconnect to the timing system too
     """
 
     __slots__ = ("seq", "session_patch", "car_patches", "reset", "completed_laps", "flag_periods",
-                 "finished_session", "rejections", "relay_reset_request")
+                 "finished_session", "rejections", "relay_reset_request", "relay_reset_force")
 
     def __init__(self, seq: int, session_patch: dict[str, Any] | None = None,
                  car_patches: list[dict[str, Any]] | None = None, reset: bool = False,
                  completed_laps: list[CompletedLap] | None = None,
                  flag_periods: list[dict[str, Any]] | None = None,
                  finished_session: dict[str, Any] | None = None,
-                 rejections: list[str] | None = None, relay_reset_request: bool = False) -> None:
+                 rejections: list[str] | None = None, relay_reset_request: bool = False,
+                 relay_reset_force: bool = False) -> None:
         self.seq = seq
         self.session_patch = session_patch
         self.car_patches = car_patches if car_patches is not None else []
@@ -78,6 +80,7 @@ class PassResult:
         self.finished_session = finished_session
         self.rejections = rejections if rejections is not None else []
         self.relay_reset_request = relay_reset_request
+        self.relay_reset_force = relay_reset_force
 
     def __repr__(self) -> str:
         return (f"PassResult(seq={self.seq}, session_patch={self.session_patch!r}, "
@@ -156,6 +159,7 @@ class TimingEngine:
         self._logged_flag = -1
         self.monitor = SessionMonitor()
         self.watchdog = MissingCarWatchdog()
+        self.consistency = ConsistencyWatchdog()
         self.previous_session_state: dict[str, Any] | None = None
         self.last_previous_save: datetime | None = None
         self.rmonitor_messages = 0
@@ -178,8 +182,8 @@ class TimingEngine:
         self._finished: dict[str, Any] | None = None
         self._pass_rejections: list[str] = []
         self._relay_reset = False
+        self._relay_force = False
         self._entries_changed = False
-        self._dirty = False
 
     def _set(self, car: CarPosition, attr: str, value: Any) -> None:
         """Mutate a car field and record the delta in the same step (null never overwrites)."""
@@ -258,7 +262,8 @@ class TimingEngine:
             session_patch = session_patch or {}
             session_patch["eventEntries"] = [wire.entry_to_json(e) for e in self.entries.values()]
         result = PassResult(self.seq, session_patch, car_patches, self._reset, self._completed,
-                            flag_periods, self._finished, self._pass_rejections, self._relay_reset)
+                            flag_periods, self._finished, self._pass_rejections, self._relay_reset,
+                            self._relay_force)
         if car_patches or session_patch or rest:
             self.seq += 1
             result.seq = self.seq
@@ -302,6 +307,11 @@ class TimingEngine:
                     self._finished = self._final_state()
                     self.counters["finalized"] += 1
                     self.monitor.finished()
+            request, force = self.consistency.check(now, [c.overall_position for c in self.cars.values()])
+            if request:
+                self._relay_reset = True
+                self._relay_force = self._relay_force or force
+                self.counters["consistency_resets"] += 1
         except Exception as exc:
             self._reject(f"tick: internal error {exc.__class__.__name__}: {exc}")
         return self._finish()
@@ -507,7 +517,7 @@ class TimingEngine:
         if car is None:
             self.counters["car_not_found"] += 1
             if self.watchdog.miss(received_at):
-                self._relay_reset = True
+                self._relay_reset = self._relay_force = True
             return None
         if self.watchdog.first_miss is not None:
             self.watchdog.hit()
@@ -770,6 +780,8 @@ class TimingEngine:
                         self.monitor.prev_flag, _dt_out(self.monitor.last_check_at)],
             "watchdog": [_dt_out(self.watchdog.first_miss), _dt_out(self.watchdog.last_forced),
                          self.watchdog.backoff.total_seconds()],
+            "consistency": [_dt_out(self.consistency.next_check), self.consistency.retries,
+                            _dt_out(self.consistency.last_error), _dt_out(self.consistency.last_forced)],
             "previous_session_state": self.previous_session_state,
             "last_previous_save": _dt_out(self.last_previous_save),
             "rmonitor_messages": self.rmonitor_messages,
@@ -831,6 +843,9 @@ class TimingEngine:
         w = d["watchdog"]
         eng.watchdog.first_miss, eng.watchdog.last_forced = _dt_in(w[0]), _dt_in(w[1])
         eng.watchdog.backoff = timedelta(seconds=w[2])
+        c = d["consistency"]
+        eng.consistency.next_check, eng.consistency.retries = _dt_in(c[0]), c[1]
+        eng.consistency.last_error, eng.consistency.last_forced = _dt_in(c[2]), _dt_in(c[3])
         eng.previous_session_state = d["previous_session_state"]
         eng.last_previous_save = _dt_in(d["last_previous_save"])
         eng.rmonitor_messages = d["rmonitor_messages"]

@@ -110,3 +110,46 @@ class MissingCarWatchdog:
             self.backoff = min(self.backoff * 2, self.MAX_BACKOFF)
             return True
         return False
+
+
+class ConsistencyWatchdog:
+    """§1.7: overall positions must be exactly 1..N. A field that stays inconsistent through
+    three re-checks 750 ms apart means the relay's data set is out of step."""
+
+    __slots__ = ("next_check", "retries", "last_error", "last_forced")
+
+    INTERVAL = timedelta(seconds=10)
+    RETRY = timedelta(milliseconds=750)
+    RETRIES = 3
+
+    def __init__(self) -> None:
+        self.next_check: datetime | None = None
+        self.retries = 0
+        self.last_error: datetime | None = None
+        self.last_forced: datetime | None = None
+
+    @staticmethod
+    def consistent(positions: list[int]) -> bool:
+        return sorted(positions) == list(range(1, len(positions) + 1))
+
+    def check(self, now: datetime, positions: list[int]) -> tuple[bool, bool]:
+        """(request a relay reset?, forced?) for this tick."""
+        if self.next_check is not None and now < self.next_check:
+            return False, False
+        # Before any car has a position (entry list only) there is nothing to be out of step.
+        if not positions or not any(positions) or self.consistent(positions):
+            self.retries = 0
+            self.next_check = now + self.INTERVAL
+            return False, False
+        if self.retries < self.RETRIES:
+            self.retries += 1
+            self.next_check = now + self.RETRY
+            return False, False
+        self.retries = 0
+        self.next_check = now + self.INTERVAL
+        previous, self.last_error = self.last_error, now
+        force = (previous is not None and timedelta(minutes=1) <= now - previous <= timedelta(minutes=2)
+                 and (self.last_forced is None or now - self.last_forced >= timedelta(minutes=3)))
+        if force:
+            self.last_forced = now
+        return True, force

@@ -39,7 +39,8 @@ def _run(engine, messages):
         r = engine.apply(m.kind, m.payload, session_id=1, received_at=m.received_at)
         t = engine.tick(m.received_at)
         out.append((r.seq, r.session_patch, sorted(r.car_patches, key=lambda p: p["n"]),
-                    [l.lap_number for l in r.completed_laps], t.finished_session is not None))
+                    [l.lap_number for l in r.completed_laps], t.seq, t.finished_session is not None,
+                    t.relay_reset_request, r.relay_reset_request))
     return out
 
 

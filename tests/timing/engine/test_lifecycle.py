@@ -97,3 +97,42 @@ def test_patch_helpers_merge_stamp_and_drop_number_only_patches():
     assert drop_number_only([{"n": "1"}, {"n": "2", "st": True}]) == [{"n": "2", "st": True}]
     sp, cps = stamp({"lapsToGo": 3}, [{"n": "1"}], 7, 67)
     assert sp == {"lapsToGo": 3, "eventId": 7, "sessionId": 67} and cps == [{"n": "1", "eid": "7", "sid": "67"}]
+
+
+def test_positions_that_stay_inconsistent_through_three_rechecks_ask_for_a_relay_resend():
+    from apps.timing.engine.lifecycle import ConsistencyWatchdog
+    assert ConsistencyWatchdog.consistent([2, 1, 3]) and not ConsistencyWatchdog.consistent([1, 1, 2])
+    assert not ConsistencyWatchdog.consistent([1, 3]) and not ConsistencyWatchdog.consistent([0, 1])
+    f = Feed()
+    f.send(competitor("1"), competitor("2"), '$G,1,"1",1,"00:01:00.000"', '$G,1,"2",1,"00:01:01.000"')
+    requests = [f.tick(0.75).relay_reset_request for _ in range(4)]
+    assert requests == [False, False, False, True]
+    assert not f.tick(0.75).relay_reset_request  # next check only after 10 s
+    f.send('$G,2,"2",2,"00:02:01.000"')
+    assert not any(f.tick(0.75).relay_reset_request for _ in range(40))
+
+
+def test_a_consistent_field_or_one_without_positions_never_asks_for_a_resend():
+    f = Feed()
+    f.send(competitor("1"), competitor("2"))
+    assert not any(f.tick(1).relay_reset_request for _ in range(60))
+    f.send('$G,1,"1",1,"00:01:00.000"', '$G,2,"2",1,"00:01:01.000"')
+    assert not any(f.tick(1).relay_reset_request for _ in range(60))
+
+
+def test_a_repeated_inconsistency_one_to_two_minutes_later_forces_a_reconnect():
+    from datetime import datetime, timedelta
+    from apps.timing.engine.lifecycle import ConsistencyWatchdog
+    w = ConsistencyWatchdog()
+    t = datetime(2025, 1, 1)
+    fired = []
+    for step in range(300):  # 0.75 s steps: bad for ~15 s, good until 90 s, then bad again
+        t += timedelta(milliseconds=750)
+        bad = step < 20 or step >= 120
+        req, force = w.check(t, [1, 1] if bad else [1, 2])
+        if req:
+            fired.append((step, force))
+    assert fired[0] == (fired[0][0], False) and fired[0][0] < 20
+    second = [f for f in fired if f[0] >= 120]
+    assert second and second[0][1] is True   # previous error 1-2 min before, no forced reset yet
+    assert not any(force for step, force in second[1:])  # 3 min between forced reconnects
