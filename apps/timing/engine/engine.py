@@ -16,7 +16,7 @@ from typing import Any, Callable
 from . import wire
 from .flags import FlagLog, Flags, flag_from_rmonitor
 from .gaps import fast_key
-from .laps import CompletedLap, LapLog
+from .laps import CompletedLap, LapLog, five_lap_average
 from .lifecycle import ConsistencyWatchdog, MissingCarWatchdog, SessionMonitor
 from .pace import fastest_in_class, projected_lap_time_ms
 from .positions import Enricher, rebuild_in_class_starting_positions
@@ -166,6 +166,7 @@ class TimingEngine:
         self.car_seq = 0
         self.enricher = Enricher()
         self.stale = StaleTracker()
+        self._race_text, self._race_ms = "", 0
 
     def register_handler(self, kind: str, handler: Callable[[str, datetime], None]) -> None:
         """Add a message-kind handler; it mutates state through the engine's setters."""
@@ -649,7 +650,10 @@ class TimingEngine:
         if not self.cars:
             return
         flag = self.session.current_flag
-        race_ms = parse_ms(self.session.running_race_time)
+        text = self.session.running_race_time
+        if text != self._race_text:
+            self._race_text, self._race_ms = text, parse_ms(text)
+        race_ms = self._race_ms
         if changes and st.valid:
             touch = st.touch
             for car, ch in list(changes.items()):
@@ -687,7 +691,7 @@ class TimingEngine:
                 self._put(car, "projected_lap_time_ms", plt)
         for cls in classes:
             members = [c for c in self.cars.values() if c.car_class == cls]
-            winner = fastest_in_class(members, history)
+            winner = fastest_in_class(members, self.laps.averages)
             for c in members:
                 v = c is winner
                 if c.in_class_fastest_average_pace != v:
@@ -834,6 +838,7 @@ class TimingEngine:
         eng.track_length_m = d["track_length_m"]
         eng.laps.last_logged = dict(d["laps_last"])
         eng.laps.history = {k: list(v) for k, v in d["laps_history"].items()}
+        eng.laps.averages = {k: five_lap_average(v) for k, v in eng.laps.history.items()}
         m = d["monitor"]
         mon = eng.monitor
         (mon.session_id, mon.finishing_started, mon.finishing_last_t, checkered, mon.last_count,

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["CompletedLap", "LapLog", "HISTORY_DEPTH"]
+from .timefmt import parse_ms
+
+__all__ = ["CompletedLap", "LapLog", "HISTORY_DEPTH", "five_lap_average"]
 
 HISTORY_DEPTH = 5
 
@@ -36,13 +38,24 @@ class CompletedLap:
         }
 
 
+def five_lap_average(history: list[dict[str, Any]]) -> float | None:
+    """Average of the 5 newest lap times ignoring zeros; None with fewer than 5 laps.
+    (All zeros average to 0, which then wins the comparison: a reference quirk kept as is.)"""
+    if len(history) < 5:
+        return None
+    times = [t for t in (parse_ms(l.get("ltm")) for l in history[:5]) if t != 0]
+    return sum(times) / len(times) if times else 0.0
+
+
 class LapLog:
-    __slots__ = ("last_logged", "history")
+    __slots__ = ("last_logged", "history", "averages")
 
     def __init__(self) -> None:
         self.last_logged: dict[str, int] = {}
         # newest first, at most HISTORY_DEPTH snapshots per car number
         self.history: dict[str, list[dict[str, Any]]] = {}
+        # 5-lap average per car (None: fewer than 5 laps), refreshed when its history changes
+        self.averages: dict[str, float | None] = {}
 
     def should_log(self, number: str | None, lap: int) -> bool:
         if not number:
@@ -59,6 +72,7 @@ class LapLog:
             h = self.history[number] = []
         h.insert(0, snapshot)
         del h[HISTORY_DEPTH:]
+        self.averages[number] = five_lap_average(h)
 
     def newest(self, number: str) -> dict[str, Any] | None:
         h = self.history.get(number)
@@ -67,3 +81,4 @@ class LapLog:
     def clear(self) -> None:
         self.last_logged.clear()
         self.history.clear()
+        self.averages.clear()

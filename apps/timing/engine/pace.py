@@ -15,23 +15,14 @@ __all__ = ["five_lap_average", "fastest_in_class", "projected_lap_time_ms"]
 Lap = Mapping[str, Any]  # a lap-history snapshot (CarPosition JSON, newest first)
 
 
-def five_lap_average(history: Sequence[Lap]) -> float | None:
-    """Average of the 5 newest lap times ignoring zeros; None with fewer than 5 laps.
-    (All zeros average to 0, which then wins the comparison: a reference quirk kept as is.)"""
-    if len(history) < 5:
-        return None
-    times = [t for t in (parse_ms(l.get("ltm")) for l in history[:5]) if t != 0]
-    return sum(times) / len(times) if times else 0.0
-
-
-def fastest_in_class(cars: Iterable[CarPosition], histories: Mapping[str, Sequence[Lap]]) -> CarPosition | None:
+def fastest_in_class(cars: Iterable[CarPosition], averages: Mapping[str, float | None]) -> CarPosition | None:
     """The non-stale car with the strictly smallest 5-lap average (first in list order on ties)."""
     best: CarPosition | None = None
     best_avg = 0.0
     for c in cars:
         if c.is_stale:
             continue
-        avg = five_lap_average(histories.get(c.number or "", ()))
+        avg = averages.get(c.number or "")
         if avg is None:
             continue
         if best is None or avg < best_avg:

@@ -1,7 +1,8 @@
 """§8 items 68-70: fastest 5-lap average in class and projected lap time."""
 
 from apps.timing.engine.flags import Flags
-from apps.timing.engine.pace import fastest_in_class, five_lap_average, projected_lap_time_ms
+from apps.timing.engine.laps import five_lap_average
+from apps.timing.engine.pace import fastest_in_class, projected_lap_time_ms
 from apps.timing.engine.state import CarPosition
 
 from .helpers import Feed, competitor
@@ -29,10 +30,11 @@ def test_five_lap_average_needs_five_laps_uses_the_newest_and_ignores_invalid_ti
 
 def test_fastest_pace_goes_to_the_lower_average_and_skips_stale_cars():
     a, b, c = CarPosition(number="a"), CarPosition(number="b"), CarPosition(number="c", is_stale=True)
-    hist = {"a": laps(90, 90, 90, 90, 90), "b": laps(85, 85, 85, 85, 85), "c": laps(60, 60, 60, 60, 60)}
-    assert fastest_in_class([a, b, c], hist) is b
-    assert fastest_in_class([a], {"a": hist["a"]}) is a
-    assert fastest_in_class([a], {"a": laps(90, 90)}) is None
+    avg = {"a": five_lap_average(laps(90, 90, 90, 90, 90)), "b": five_lap_average(laps(85, 85, 85, 85, 85)),
+           "c": five_lap_average(laps(60, 60, 60, 60, 60))}
+    assert fastest_in_class([a, b, c], avg) is b
+    assert fastest_in_class([a], {"a": avg["a"]}) is a
+    assert fastest_in_class([a], {"a": five_lap_average(laps(90, 90))}) is None
 
 
 def test_projected_lap_time_needs_green_or_yellow_and_three_laps():
