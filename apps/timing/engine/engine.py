@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from typing import Any, Callable
 
 from . import wire
@@ -35,6 +36,7 @@ REJECTION_MEMORY = 50
 PREVIOUS_STATE_MIN_INTERVAL = timedelta(seconds=5)
 _SNAPSHOT_VERSION = 1
 _SESSION_JSON = wire.SESSION_JSON
+_by_seq = attrgetter("_seq")
 _PLAIN_SESSION = frozenset({"laps_to_go", "time_to_go", "local_time_of_day", "running_race_time", "current_flag",
                             "session_id", "session_name", "is_practice_qualifying"})
 _IGNORED_KEY = {Corrected: "ignored:$COR", LineCrossing: "ignored:$L", TrackInfo: "ignored:$T"}
@@ -689,8 +691,11 @@ class TimingEngine:
             plt = projected_lap_time_ms(history.get(lap.car_number, ()), flag, car.best_time)
             if car.projected_lap_time_ms != plt:
                 self._put(car, "projected_lap_time_ms", plt)
+        groups = self.enricher.groups
         for cls in classes:
-            members = [c for c in self.cars.values() if c.car_class == cls]
+            g = groups.get(cls)
+            # list order decides ties in the reference: arrival order, not track position
+            members = sorted(g.cars, key=_by_seq) if g is not None else []
             winner = fastest_in_class(members, self.laps.averages)
             for c in members:
                 v = c is winner

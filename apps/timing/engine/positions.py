@@ -96,11 +96,13 @@ class Group:
 class Enricher:
     """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
 
-    __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full")
+    __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
+                 "best_full")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
         self.best_dirty = True
+        self.best_full = True  # membership changed: recompute best-lap markers for every car
         self.gained_dirty = True
         self.gained_cars: set[CarPosition] = set()  # whose gain inputs changed
         self.gained_full = True  # field or class sizes changed: every gain may change
@@ -112,7 +114,7 @@ class Enricher:
     # ---- membership -------------------------------------------------------------
     def clear(self) -> None:
         self.groups = {OVERALL: Group(OVERALL)}
-        self.best_dirty = self.gained_dirty = self.gained_full = True
+        self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
         self.gained_cars.clear()
 
     def _class_group(self, cls: str | None) -> Group:
@@ -124,7 +126,7 @@ class Enricher:
     def add_car(self, car: CarPosition) -> None:
         self.groups[OVERALL].add(car)
         self._class_group(car.car_class).add(car)
-        self.best_dirty = self.gained_dirty = self.gained_full = True
+        self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
 
     def reclass(self, car: CarPosition, old: str | None) -> None:
         g = self.groups.get(old)
@@ -133,7 +135,7 @@ class Enricher:
             if not g.cars:
                 del self.groups[old]
         self._class_group(car.car_class).add(car)
-        self.best_dirty = self.gained_dirty = self.gained_full = True
+        self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
 
     # ---- change marking ---------------------------------------------------------
     def note(self, car: CarPosition, changed: Iterable[str]) -> None:
@@ -176,7 +178,7 @@ class Enricher:
             for g in self.groups.values():
                 g.order_dirty = g.p90_dirty = g.fast_dirty = g.members_changed = g.full = True
                 g.fast_ranked = None
-            self.best_dirty = self.gained_dirty = self.gained_full = True
+            self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
         if overall.order_dirty:
             self._sort(overall)
         if not overall.cars or overall.cars[0].overall_position <= 0:
@@ -209,7 +211,11 @@ class Enricher:
                 g.fast_changed.clear()
         if self.best_dirty:
             self.best_dirty = False
-            self._best_flags(cars, setter)
+            if self.best_full:
+                self.best_full = False
+                self._best_flags(cars, setter)
+            else:
+                self._best_flags_from_rankings(setter)
         if self.gained_dirty:
             self.gained_dirty = False
             self._gained(cars, setter)
@@ -228,10 +234,10 @@ class Enricher:
         # (and the car behind each of them, whose "car ahead" changed).
         moved = g.moved
         index = g.index
-        for i, c in enumerate(cars):
-            if old[i] is not c:
-                moved.add(i)
-                index[c] = i
+        changed = [i for i, (a, b) in enumerate(zip(old, cars)) if a is not b]
+        for i in changed:
+            index[cars[i]] = i
+        moved.update(changed)
         if 0 in moved:
             g.full = True  # a new leader changes every car's difference
 
@@ -314,6 +320,28 @@ class Enricher:
             v = class_best.get(c.car_class) is c
             if c.is_best_time_class != v:
                 setter(c, "is_best_time_class", v)
+
+    def _best_flags_from_rankings(self, setter: Setter) -> None:
+        """Only best times changed: the head of each group's fast-time ranking is the holder."""
+        for key, g in self.groups.items():
+            attr = "is_best_time" if key is OVERALL else "is_best_time_class"
+            ranked = g.fast_ranked
+            if ranked is None:
+                continue
+            holder = None
+            if ranked:
+                t = ranked[0]._bt_ms
+                holder = ranked[0]
+                for c in ranked[1:]:
+                    if c._bt_ms != t:
+                        break
+                    if c._seq < holder._seq:
+                        holder = c  # ties go to the first car in list order, as in the reference
+            for c in g.cars:
+                if getattr(c, attr) and c is not holder:
+                    setter(c, attr, False)
+            if holder is not None and not getattr(holder, attr):
+                setter(holder, attr, True)
 
     def _gained(self, cars: list[CarPosition], setter: Setter) -> None:
         n_all = len(cars)
