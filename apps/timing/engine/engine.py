@@ -142,6 +142,7 @@ class TimingEngine:
         self.reg_to_number: dict[str, str] = {}
         self.transponders: dict[int, str] = {}
         self.competitors: dict[str, CompetitorRow] = {}
+        self._comp_seen: dict[str, tuple[CarPosition, tuple]] = {}  # last applied competitor per reg
         self.classes: dict[int, str] = {}
         self.race_info: dict[str, tuple[int, int, str]] = {}
         self.race_laps_positive = 0
@@ -451,6 +452,12 @@ class TimingEngine:
             number = row.number
             car = self.cars.get(number)
         class_name = self.classes.get(row.class_no) if row.class_no is not None else None
+        sig = (row.number, row.transponder, row.first_name, row.last_name, row.class_no, row.team, class_name,
+               self.session.session_id, self.session.current_flag)
+        if car is not None:
+            seen = self._comp_seen.get(row.reg)
+            if seen is not None and seen[0] is car and seen[1] == sig:
+                return  # the timing system's periodic refresh: nothing can change
         if car is None:
             self.car_seq += 1
             car = CarPosition(number=number, _seq=self.car_seq, _rank=position_rank(0, self.car_seq))
@@ -480,6 +487,7 @@ class TimingEngine:
                 del self.entries[number]
             self.entries[number] = entry
             self._entries_changed = True
+        self._comp_seen[row.reg] = (car, sig)
 
     def _on_run(self, r: RunInfo, received_at: datetime) -> None:
         if r.run_number == PLACEHOLDER_SESSION_ID:
@@ -603,6 +611,7 @@ class TimingEngine:
         self.transponders.clear()
         self.entries.clear()
         self.cars.clear()
+        self._comp_seen.clear()
         self.enricher.clear()
         self._car_changes.clear()
         self._reset = True

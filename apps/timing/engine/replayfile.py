@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-__all__ = ["ReplayMessage", "read_messages", "parse_messages", "one_line_per_message",
+__all__ = ["ReplayMessage", "read_messages", "parse_messages", "one_line_per_message", "group_by_heartbeat",
            "random_chunks", "replay", "ReplayStats", "SYNTHETIC_START"]
 
 SYNTHETIC_START = datetime(2000, 1, 1)
@@ -125,6 +125,23 @@ def one_line_per_message(messages: Iterable[ReplayMessage]) -> list[ReplayMessag
         for line in m.payload.split("\n"):
             if line.strip():
                 out.append(ReplayMessage(m.kind, line, m.received_at, m.timestamped))
+    return out
+
+
+def group_by_heartbeat(messages: Iterable[ReplayMessage]) -> list[ReplayMessage]:
+    """Regroup a plain line stream into one message per heartbeat second (each `$F` starts a new
+    message), the way a relay reading the timing system's socket would forward bursts."""
+    out: list[ReplayMessage] = []
+    lines: list[str] = []
+    last: ReplayMessage | None = None
+    for m in messages:
+        if m.payload.lstrip()[:2] == "$F" and lines and last is not None:
+            out.append(ReplayMessage(last.kind, "\n".join(lines), last.received_at, last.timestamped))
+            lines = []
+        lines.append(m.payload)
+        last = m
+    if lines and last is not None:
+        out.append(ReplayMessage(last.kind, "\n".join(lines), last.received_at, last.timestamped))
     return out
 
 

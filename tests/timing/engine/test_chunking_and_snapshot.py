@@ -3,7 +3,7 @@
 import pytest
 
 from apps.timing.engine import TimingEngine
-from apps.timing.engine.replayfile import one_line_per_message, random_chunks, read_messages
+from apps.timing.engine.replayfile import group_by_heartbeat, one_line_per_message, random_chunks, read_messages
 
 from .helpers import REDMIST, SEBRING
 
@@ -29,6 +29,7 @@ def test_chunking_the_feed_differently_gives_the_same_final_state(path):
     whole = final_state(messages)
     assert whole["carPositions"]
     assert final_state(one_line_per_message(messages)) == whole
+    assert final_state(group_by_heartbeat(one_line_per_message(messages))) == whole
     for seed in (1, 7):
         assert final_state(random_chunks(messages, seed)) == whole
 
