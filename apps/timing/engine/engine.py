@@ -17,7 +17,7 @@ from typing import Any, Callable
 from . import wire
 from .flags import FlagLog, Flags, flag_from_rmonitor
 from .gaps import fast_key
-from .laps import CompletedLap, LapLog, five_lap_average
+from .laps import CompletedLap, LapLog
 from .lifecycle import ConsistencyWatchdog, MissingCarWatchdog, SessionMonitor
 from .pace import fastest_in_class, projected_lap_time_ms
 from .positions import Enricher, rebuild_in_class_starting_positions
@@ -681,7 +681,7 @@ class TimingEngine:
             if not laps.should_log(car.number, lap):
                 continue
             snapshot = wire.car_to_json(car, "db")
-            laps.record(car.number, lap, snapshot)
+            laps.record(car.number, lap, snapshot, car._ltm_ms if car.last_lap_time is not None else 0)
             self._completed.append(CompletedLap(self.event_id, self.session.session_id, car.number, lap,
                                                 car.car_class, received_at, int(car.track_flag), snapshot))
         if self._completed:
@@ -697,7 +697,8 @@ class TimingEngine:
             if car is None:
                 continue
             classes.add(car.car_class)
-            plt = projected_lap_time_ms(history.get(lap.car_number, ()), flag, car.best_time)
+            plt = projected_lap_time_ms(history.get(lap.car_number, ()), flag, car.best_time,
+                                        self.laps.lap_ms.get(lap.car_number))
             if car.projected_lap_time_ms != plt:
                 self._put(car, "projected_lap_time_ms", plt)
         groups = self.enricher.groups
@@ -852,7 +853,7 @@ class TimingEngine:
         eng.track_length_m = d["track_length_m"]
         eng.laps.last_logged = dict(d["laps_last"])
         eng.laps.history = {k: list(v) for k, v in d["laps_history"].items()}
-        eng.laps.averages = {k: five_lap_average(v) for k, v in eng.laps.history.items()}
+        eng.laps.rebuild()
         m = d["monitor"]
         mon = eng.monitor
         (mon.session_id, mon.finishing_started, mon.finishing_last_t, checkered, mon.last_count,

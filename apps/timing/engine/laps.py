@@ -47,8 +47,15 @@ def five_lap_average(history: list[dict[str, Any]]) -> float | None:
     return sum(times) / len(times) if times else 0.0
 
 
+def _average(ms: list[int]) -> float | None:
+    if len(ms) < 5:
+        return None
+    times = [t for t in ms[:5] if t != 0]
+    return sum(times) / len(times) if times else 0.0
+
+
 class LapLog:
-    __slots__ = ("last_logged", "history", "averages")
+    __slots__ = ("last_logged", "history", "averages", "lap_ms")
 
     def __init__(self) -> None:
         self.last_logged: dict[str, int] = {}
@@ -56,6 +63,7 @@ class LapLog:
         self.history: dict[str, list[dict[str, Any]]] = {}
         # 5-lap average per car (None: fewer than 5 laps), refreshed when its history changes
         self.averages: dict[str, float | None] = {}
+        self.lap_ms: dict[str, list[int]] = {}  # parsed last-lap times, aligned with history
 
     def should_log(self, number: str | None, lap: int) -> bool:
         if not number:
@@ -65,14 +73,23 @@ class LapLog:
             return last is None
         return last is None or lap > last
 
-    def record(self, number: str, lap: int, snapshot: dict[str, Any]) -> None:
+    def record(self, number: str, lap: int, snapshot: dict[str, Any], lap_ms: int | None = None) -> None:
         self.last_logged[number] = lap
         h = self.history.get(number)
         if h is None:
             h = self.history[number] = []
+            self.lap_ms[number] = []
         h.insert(0, snapshot)
         del h[HISTORY_DEPTH:]
-        self.averages[number] = five_lap_average(h)
+        ms = self.lap_ms[number]
+        ms.insert(0, parse_ms(snapshot.get("ltm")) if lap_ms is None else lap_ms)
+        del ms[HISTORY_DEPTH:]
+        self.averages[number] = _average(ms)
+
+    def rebuild(self) -> None:
+        """Recompute the parsed caches from the snapshots (after a restore)."""
+        self.lap_ms = {n: [parse_ms(l.get("ltm")) for l in h] for n, h in self.history.items()}
+        self.averages = {n: _average(ms) for n, ms in self.lap_ms.items()}
 
     def newest(self, number: str) -> dict[str, Any] | None:
         h = self.history.get(number)
@@ -82,3 +99,4 @@ class LapLog:
         self.last_logged.clear()
         self.history.clear()
         self.averages.clear()
+        self.lap_ms.clear()

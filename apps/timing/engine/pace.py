@@ -30,19 +30,23 @@ def fastest_in_class(cars: Iterable[CarPosition], averages: Mapping[str, float |
     return best
 
 
-def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None) -> int:
+def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None,
+                          lap_ms: Sequence[int] | None = None) -> int:
+    """`lap_ms`, if given, holds the parsed lap times aligned with `history` (saves re-parsing)."""
     if session_flag not in (Flags.GREEN, Flags.YELLOW):
         return 0
-    laps = list(history[:5])
-    if not laps:
+    if not history:
         return 0
-    clean = [l for l in laps if not l.get("lip")]
-    chosen = [l for l in clean if l.get("flg") == session_flag][:5]
+    if lap_ms is None:
+        lap_ms = [parse_ms(l.get("ltm")) for l in history]
+    laps = list(zip(history[:5], lap_ms[:5]))
+    clean = [l for l in laps if not l[0].get("lip")]
+    chosen = [l for l in clean if l[0].get("flg") == session_flag][:5]
     if len(chosen) < 3 and len(clean) >= 3:
         chosen = clean[:5]
     if len(chosen) < 3:
         return 0
-    times = [t for t in (parse_ms(l.get("ltm")) for l in chosen) if t != 0]  # newest first
+    times = [t for _, t in chosen if t != 0]  # newest first
     if len(times) < 2:
         return 0
     med = median(times)
