@@ -191,3 +191,14 @@ def test_incremental_enrichment_matches_recomputing_everything_every_pass(name):
         b = full.apply(m.kind, m.payload, session_id=1, received_at=m.received_at)
         assert sorted(a.car_patches, key=lambda p: p["n"]) == sorted(b.car_patches, key=lambda p: p["n"])
     assert inc.state_json() == full.state_json()
+
+
+def test_removing_a_best_time_clears_the_fast_time_fields_and_reranks_the_rest():
+    f = field(("1", 1, 1, 5, "00:10:00.000", None), ("2", 1, 2, 5, "00:10:01.000", None),
+              ("3", 1, 3, 5, "00:10:02.000", None))
+    f.send('$H,1,"1",2,"00:01:30.000"', '$H,2,"2",2,"00:01:31.000"', '$H,3,"3",2,"00:01:33.000"')
+    assert (f.car("3")["ogft"], f.car("3")["odft"]) == ("2.000", "3.000")
+    f.send('$H,1,"1",0,"00:00:00.000"')
+    assert (f.car("1")["ogft"], f.car("1")["odft"]) == ("", "")
+    assert (f.car("2")["ogft"], f.car("3")["ogft"], f.car("3")["odft"]) == ("", "2.000", "2.000")
+    assert f.car("2")["ibt"] and not f.car("1")["ibt"]
