@@ -46,6 +46,10 @@ class InProcessBus:
         log.changed.set()
         return AppendResult(entry_id=entry_id, duplicate=False)
 
+    async def append_many(self, *, event_id, items):
+        return [await self.append(event_id=event_id, message=message, dedup_key=key, dedup_id=frame_id)
+                for message, key, frame_id in items]
+
     async def last_dedup_id(self, *, event_id, dedup_key) -> int:
         return self._logs[event_id].dedup.get(dedup_key, 0)
 

@@ -46,15 +46,27 @@ class RedisStreamBus:
         return self._redis
 
     async def append(self, *, event_id, message, dedup_key=None, dedup_id=None) -> AppendResult:
-        args: list = [dedup_key or "", dedup_id or 0, self._maxlen, DEDUP_TTL_SECONDS]
-        for field, value in message.to_fields().items():
-            args += [field, value]
-        entry_id = await self._append(keys=[stream_key(event_id), dedup_hash_key(event_id)], args=args)
-        if entry_id is None:
-            return AppendResult(entry_id=None, duplicate=True)
-        if isinstance(entry_id, list):
-            return AppendResult(entry_id=None, duplicate=False, expected_id=int(entry_id[1]) + 1)
-        return AppendResult(entry_id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id, duplicate=False)
+        return (await self.append_many(event_id=event_id, items=[(message, dedup_key, dedup_id)]))[0]
+
+    async def append_many(self, *, event_id, items) -> list[AppendResult]:
+        """Append in order in one round trip; each item is still deduplicated and sequenced on its own."""
+        keys = [stream_key(event_id), dedup_hash_key(event_id)]
+        pipe = self._redis.pipeline(transaction=False)
+        for message, dedup_key, dedup_id in items:
+            args: list = [dedup_key or "", dedup_id or 0, self._maxlen, DEDUP_TTL_SECONDS]
+            for field, value in message.to_fields().items():
+                args += [field, value]
+            await self._append(keys=keys, args=args, client=pipe)  # queues it on the pipeline
+        results = []
+        for entry_id in await pipe.execute():
+            if entry_id is None:
+                results.append(AppendResult(entry_id=None, duplicate=True))
+            elif isinstance(entry_id, list):
+                results.append(AppendResult(entry_id=None, duplicate=False, expected_id=int(entry_id[1]) + 1))
+            else:
+                results.append(AppendResult(entry_id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+                                            duplicate=False))
+        return results
 
     async def last_dedup_id(self, *, event_id, dedup_key) -> int:
         value = await self._redis.hget(dedup_hash_key(event_id), dedup_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -21,6 +22,9 @@ from apps.relay.ratelimit import TokenBucket
 logger = logging.getLogger(__name__)
 
 
+FLUSH_BATCH = 200
+
+
 def relay_group_name(event_id: int) -> str:
     return f"relay-event-{event_id}"
 
@@ -32,6 +36,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
     event = None
     epoch = ""
     binary = False
+    _flusher: asyncio.Task | None = None
 
     async def connect(self):
         await self.accept()
@@ -43,10 +48,14 @@ class RelayConsumer(AsyncWebsocketConsumer):
             await self._send({"type": "error", "code": "unauthorized", "error": str(exc)})
             await self.close(code=4401)
             return
+        self._queue: list[RelayFrame] = []
         self.bucket = TokenBucket(rate=settings.RELAY_RATE_PER_SECOND, burst=settings.RELAY_RATE_BURST)
         relay_metrics.connections += 1
 
     async def disconnect(self, code):
+        if self._flusher is not None and not self._flusher.done():
+            # Frames already queued are stored (and acked if the socket still can); none is half-written.
+            await asyncio.shield(self._flusher)
         if self.identity is not None:
             relay_metrics.connections -= 1
         if self.event is not None:
@@ -118,35 +127,70 @@ class RelayConsumer(AsyncWebsocketConsumer):
         return f"{self.identity.client_id}:{self.epoch}"
 
     async def _data(self, frame: RelayFrame) -> None:
-        payload = frame.data
-        if frame.kind == "session":
-            payload = await database_sync_to_async(services.relay_session_change)(
-                event=self.event, session_id=frame.session_id, **frame.fields
-            )
-        elif frame.kind == "competitors":
-            _, skipped = await database_sync_to_async(services.competitors_upsert)(
-                event=self.event, competitors=json.loads(payload)
-            )
-            if skipped:
-                await self._send({"type": "warning", "id": frame.frame_id, "skipped": skipped[:20]})
-        result = await bus_get().append(
-            event_id=self.event.pk,
-            message=BusMessage(kind=frame.bus_kind, session_id=frame.session_id, payload=payload,
-                               source_time=frame.source_time),
-            dedup_key=self._dedup_key(),
-            dedup_id=frame.frame_id,
-        )
-        if result.expected_id is not None:
+        # Frames queue up and one flusher per connection appends them in order, many per Redis round
+        # trip, so a relay that pipelines its sends is not held to one round trip per message.
+        self._queue.append(frame)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:FLUSH_BATCH], self._queue[FLUSH_BATCH:]
+            try:
+                await self._append(batch)
+            except Exception:
+                logger.exception("relay frames could not be stored")
+                relay_metrics.failed += len(batch)
+                # Only the first refusal matters: the relay goes back to it and resends everything after.
+                self._queue.clear()
+                await self._send({"type": "error", "id": batch[0].frame_id, "code": "unavailable",
+                                  "error": "the server could not store this message; resend it later",
+                                  "retry_after": 1.0})
+                return
+
+    async def _append(self, batch: list[RelayFrame]) -> None:
+        items = []
+        for frame in batch:
+            payload = frame.data
+            if frame.kind == "session":
+                payload = await database_sync_to_async(services.relay_session_change)(
+                    event=self.event, session_id=frame.session_id, **frame.fields
+                )
+            elif frame.kind == "competitors":
+                _, skipped = await database_sync_to_async(services.competitors_upsert)(
+                    event=self.event, competitors=json.loads(payload)
+                )
+                if skipped:
+                    await self._send({"type": "warning", "id": frame.frame_id, "skipped": skipped[:20]})
+            message = BusMessage(kind=frame.bus_kind, session_id=frame.session_id, payload=payload,
+                                 source_time=frame.source_time)
+            items.append((message, self._dedup_key(), frame.frame_id))
+        results = await bus_get().append_many(event_id=self.event.pk, items=items)
+        # One cumulative ack per run of stored frames: {"type": "ack", "from": first, "id": last}.
+        run: list[tuple[RelayFrame, object]] = []
+        for frame, result in zip(batch, results):
+            if result.expected_id is None:
+                run.append((frame, result))
+                if result.duplicate:
+                    relay_metrics.duplicates += 1
+                else:
+                    relay_metrics.accepted += 1
+                continue
+            await self._ack(run)
+            run = []
             relay_metrics.out_of_order += 1
             await self._send({"type": "error", "id": frame.frame_id, "code": "out_of_order",
                               "error": f"expected message {result.expected_id} next", "expected": result.expected_id})
-        elif result.duplicate:
-            relay_metrics.duplicates += 1
-            await self._send({"type": "ack", "id": frame.frame_id, "duplicate": True})
-        else:
-            relay_metrics.accepted += 1
-            await self._send({"type": "ack", "id": frame.frame_id, "entry": result.entry_id})
+        await self._ack(run)
         await live_event_mark(event_id=self.event.pk)
+
+    async def _ack(self, run) -> None:
+        if not run:
+            return
+        stored = [result.entry_id for _, result in run if not result.duplicate]
+        await self._send({"type": "ack", "from": run[0][0].frame_id, "id": run[-1][0].frame_id, "count": len(run),
+                          "duplicates": sum(1 for _, result in run if result.duplicate),
+                          "entry": stored[-1] if stored else None})
 
     async def relay_resend(self, message):
         """The timing worker asks for the relay's cached data (the reference's SendEventData)."""

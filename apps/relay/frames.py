@@ -9,7 +9,11 @@ Data frames may carry "ts": when the relay read them from the timing system (uni
 the engine runs on that clock, so a replayed recording behaves as it did live.
   {"type": "heartbeat", "version": "1.4.0"}
   {"type": "log", "level": "Error", "message": "...", "exception": "...", "timestamp": "<ISO 8601>"}
-`id` is the relay's own increasing message number within its epoch; it makes resends idempotent.
+`id` is the relay's own message number within its epoch: 1, 2, 3, … with no gaps; it makes resends
+idempotent and keeps the stream in the relay's order. The server answers with cumulative acks
+{"type": "ack", "from": 5, "id": 9, "duplicates": 0, "entry": "<stream id>"} (messages 5 to 9 are
+stored), or {"type": "error", "id": n, "code": …, "error": …, ["expected": k], ["retry_after": s]},
+after which the relay resends from the first refused number.
 """
 
 from __future__ import annotations

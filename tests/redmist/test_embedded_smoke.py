@@ -4,6 +4,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -36,7 +37,7 @@ def _manage(environment, *args):
 
 
 @pytest.mark.slow
-def test_the_demo_server_runs_on_sqlite_without_redis_and_the_admin_login_works(embedded_env, tmp_path):
+def test_the_demo_runs_on_sqlite_without_redis_replays_a_race_and_the_admin_login_works(embedded_env, tmp_path):
     _manage(embedded_env, "migrate", "--verbosity", "0")
     _manage(embedded_env, "demo_setup")
     credentials = json.loads((tmp_path / "demo.json").read_text())
@@ -44,7 +45,7 @@ def test_the_demo_server_runs_on_sqlite_without_redis_and_the_admin_login_works(
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--port", str(port)], cwd=ROOT, env=embedded_env,
+        [sys.executable, "manage.py", "demo", "--port", str(port), "--speed", "300"], cwd=ROOT, env=embedded_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -77,6 +78,15 @@ def test_the_demo_server_runs_on_sqlite_without_redis_and_the_admin_login_works(
         assert "Organizer console" in response.text
         assert "Demo Endurance Race" in browser.get(f"{base}/admin/events/event/", timeout=5).text
         assert browser.get(f"{base}/static/admin/css/base.css", timeout=5).status_code == 200
+
+        # The bundled race streams through the relay socket into the embedded worker: laps get stored.
+        deadline = time.monotonic() + 60
+        laps = 0
+        while laps < 20 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with sqlite3.connect(tmp_path / "redmist.sqlite3", timeout=5) as db:
+                laps = db.execute("SELECT COUNT(*) FROM timing_carlap").fetchone()[0]
+        assert laps >= 20, (tmp_path / "demo-relay.log").read_text()
     finally:
         server.terminate()
         server.wait(timeout=15)
