@@ -5,6 +5,7 @@ import uuid
 
 import msgpack
 import pytest
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
@@ -177,3 +178,28 @@ async def test_session_change_competitors_heartbeat_and_logs_are_stored(relay_a,
     messages = await bus_get().claim_pending(event_id=event_a.pk, consumer="t")  # nothing read yet
     assert messages == []
     assert await bus_get().length(event_id=event_a.pk) == 2
+
+
+async def test_a_relay_with_a_bearer_token_from_the_token_endpoint_is_accepted(relay_a, event_a):
+    from apps.orgs.machine_auth import client_credentials_exchange
+
+    client, secret = relay_a
+    issued = await database_sync_to_async(client_credentials_exchange)(client_id=client.client_id, client_secret=secret)
+    communicator = await _connect([(b"authorization", f"Bearer {issued.access_token}".encode())])
+    assert (await _hello(communicator, event_a.pk))["type"] == "welcome"
+    await communicator.disconnect()
+
+    tampered = issued.access_token[:-4] + ("AAAA" if not issued.access_token.endswith("AAAA") else "BBBB")
+    refused = await _connect([(b"authorization", f"Bearer {tampered}".encode())])
+    assert (await refused.receive_json_from())["code"] == "unauthorized"
+
+
+async def test_an_api_client_token_cannot_feed_a_relay_socket(org_a, event_a):
+    from apps.orgs.machine_auth import client_credentials_exchange
+    from apps.orgs.services import api_client_create
+
+    client, secret = await database_sync_to_async(api_client_create)(organization=org_a)
+    issued = await database_sync_to_async(client_credentials_exchange)(client_id=client.client_id, client_secret=secret)
+    communicator = await _connect([(b"authorization", f"Bearer {issued.access_token}".encode())])
+    reply = await communicator.receive_json_from()
+    assert reply["code"] == "unauthorized" and "not a relay" in reply["error"]

@@ -149,6 +149,7 @@ class Relay:
                         backoff = 0.5
                         await self._session(socket)
                 except (OSError, websockets.WebSocketException, asyncio.TimeoutError, RelayRefused) as exc:
+                    # OSError covers an unreachable token endpoint too: retried like a lost connection.
                     self.status.last_error = f"{type(exc).__name__}: {exc}"
                     if isinstance(exc, RelayRefused) and exc.fatal:
                         self.status.state = "refused"

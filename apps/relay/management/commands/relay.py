@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.relay.client.credentials import BasicCredentials, BearerCredentials, TokenError
 from apps.relay.client.relay import Relay, RelayRefused
 from apps.relay.client.sources import FileSource, TcpLineSource
 
@@ -42,6 +42,10 @@ class Command(BaseCommand):
         source.add_argument("--multiloop", metavar="HOST[:PORT]", help="Orbits Multiloop TCP feed (port 50004).")
         parser.add_argument("--speed", type=float, default=1.0, help="Replay speed factor for --file (default 1).")
         parser.add_argument("--max", action="store_true", help="Replay as fast as the server acknowledges.")
+        parser.add_argument("--auth", choices=("bearer", "basic"), default="bearer",
+                            help="bearer (default): client-credentials tokens from --token-url; basic: id and secret.")
+        parser.add_argument("--token-url", help="Token endpoint (default: SERVER/oauth/token; Keycloak's "
+                                                 ".../realms/REALM/protocol/openid-connect/token also works).")
         parser.add_argument("--heartbeat", type=float, default=10.0, help="Seconds between heartbeats.")
         parser.add_argument("--keep-running", action="store_true", help="Stay connected after a recording ends.")
         parser.add_argument("--quiet", action="store_true")
@@ -72,15 +76,20 @@ class Command(BaseCommand):
         if server.scheme not in ("http", "https") or not server.netloc:
             raise CommandError(f"--server must be http(s)://host[:port], got {options['server']!r}")
         ws_url = f"{'wss' if server.scheme == 'https' else 'ws'}://{server.netloc}{server.path.rstrip('/')}/ws/relay/"
-        token = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        if options["auth"] == "bearer":
+            credentials_source = BearerCredentials(
+                token_url=options["token_url"] or f"{options['server'].rstrip('/')}/oauth/token",
+                client_id=client_id, client_secret=secret)
+        else:
+            credentials_source = BasicCredentials(client_id=client_id, client_secret=secret)
         spill_dir = settings.VAR_DIR / "relay-spill"
         spill_dir.mkdir(parents=True, exist_ok=True)
-        relay = Relay(url=ws_url, event_id=int(event_id), headers=lambda: {"Authorization": f"Basic {token}"},
+        relay = Relay(url=ws_url, event_id=int(event_id), headers=credentials_source.headers,
                       source=source, heartbeat_seconds=options["heartbeat"], spill_dir=spill_dir,
                       exit_when_done=not options["keep_running"])
         try:
             status = asyncio.run(self._run(relay, quiet=options["quiet"]))
-        except RelayRefused as exc:
+        except (RelayRefused, TokenError) as exc:
             raise CommandError(f"the server refused this relay: {exc}") from None
         self.stdout.write(f"relay finished: {status.sent} sent, {status.acked} acknowledged, "
                           f"{status.resent} resent, {status.reconnects} reconnects")
