@@ -8,6 +8,7 @@ does I/O, and nothing raises on bad input: bad records are rejected with a reaso
 
 from __future__ import annotations
 
+import json
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -120,8 +121,9 @@ class TimingEngine:
         self.relay_session_id = 0
         self._handlers: dict[str, Callable[[str, datetime], None]] = {
             "rmonitor": self._on_rmonitor,
-            # Hook points: "multiloop", "x2pass", "flags", "ftcar", "evtsessionchanged"
-            # register here as they are written (see register_handler).
+            "evtsessionchanged": self._on_session_changed,
+            # Hook points: "multiloop", "x2pass", "flags", "ftcar" register here as they are
+            # written (see register_handler).
         }
         self._record_handlers: dict[type, Callable[[Any, datetime], None]] = {
             Heartbeat: self._on_heartbeat, Competitor: self._on_competitor,
@@ -713,6 +715,31 @@ class TimingEngine:
                     self._put(c, "in_class_fastest_average_pace", v)
 
     # ------------------------------------------------------------------ sessions
+
+    def _on_session_changed(self, payload: str, received_at: datetime) -> None:
+        """The relay's `Session` row (§6.1): `{"sid", "eid", "n", "tz", ...}`.
+
+        A different id starts a new session (the same path a new `$B` run takes, whichever
+        arrives first); the current id only refreshes the name and time zone, so a relay's
+        resend after a restart keeps the cars and the lap history (the reference's "resume").
+        """
+        try:
+            row = json.loads(payload)
+            sid = int(row["sid"])
+        except (ValueError, TypeError, KeyError) as exc:
+            self._reject(f"evtsessionchanged: unreadable session row ({exc.__class__.__name__})")
+            return
+        if sid == PLACEHOLDER_SESSION_ID:
+            return
+        name = str(row.get("n") or "")
+        if sid != self.session.session_id:
+            self.change_session(sid, name, received_at)
+        elif name and name != self.session.session_name:
+            self._set_session("session_name", name)
+            self._set_session("is_practice_qualifying", is_practice_or_qualifying(name))
+        tz = row.get("tz")
+        if isinstance(tz, (int, float)) and not isinstance(tz, bool):
+            self._set_session("local_time_zone_offset", float(tz))
 
     def change_session(self, session_id: int, name: str, received_at: datetime) -> None:
         """A new run: finalize the outgoing session and start a clean state (§6.1)."""

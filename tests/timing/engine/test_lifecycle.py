@@ -136,3 +136,20 @@ def test_a_repeated_inconsistency_one_to_two_minutes_later_forces_a_reconnect():
     second = [f for f in fired if f[0] >= 120]
     assert second and second[0][1] is True   # previous error 1-2 min before, no forced reset yet
     assert not any(force for step, force in second[1:])  # 3 min between forced reconnects
+
+
+def test_session_changed_message_starts_a_new_session_and_a_resend_keeps_the_cars():
+    import json
+    f = Feed()
+    row = {"sid": 70, "eid": 1, "n": "The Sebring 14hr Enduro", "tz": -5, "il": True}
+    r = f.engine.apply("evtsessionchanged", json.dumps(row), session_id=70, received_at=f.now)
+    assert r.finished_session is not None and r.reset
+    s = f.state
+    assert (s["sessionId"], s["sessionName"], s["localTimeZoneOffset"]) == (70, "The Sebring 14hr Enduro", -5.0)
+    f.send(competitor("1"), '$B,70,"The Sebring 14hr Enduro"', '$G,1,"1",5,"00:10:00.000"')
+    r = f.engine.apply("evtsessionchanged", json.dumps(row), session_id=70, received_at=f.now)
+    assert r.finished_session is None and not r.reset and f.car("1")["llp"] == 5
+    assert f.engine.apply("evtsessionchanged", json.dumps({**row, "sid": 999999}), session_id=1,
+                          received_at=f.now).finished_session is None
+    bad = f.engine.apply("evtsessionchanged", "{not json", session_id=1, received_at=f.now)
+    assert bad.rejections and f.state["sessionId"] == 70
