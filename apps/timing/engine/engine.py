@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Callable
 
@@ -42,7 +42,7 @@ _PLAIN_SESSION = frozenset({"laps_to_go", "time_to_go", "local_time_of_day", "ru
                             "session_id", "session_name", "is_practice_qualifying"})
 _IGNORED_KEY = {Corrected: "ignored:$COR", LineCrossing: "ignored:$L", TrackInfo: "ignored:$T"}
 
-# Attributes whose string value has a parsed-ms cache on the car.
+# Attributes that feed a cache on the car: parsed clock values and sort keys (see _set).
 _MS_CACHE = {"total_time": "_ttm_ms", "last_lap_time": "_ltm_ms", "best_time": "_bt_ms",
              "overall_position": "_rank", "best_lap": "_fkey"}
 _SESSION_SCALARS = ("session_id", "session_name", "laps_to_go", "time_to_go", "local_time_of_day",
@@ -243,8 +243,8 @@ class TimingEngine:
         cc = self._car_changes
         sc = self._session_changes
         rest = (self._reset or self._completed or self._flags_changed or self._finished is not None
-                or self._pass_rejections or self._relay_reset or self._entries_changed)
-        if not rest and not cc:
+                or self._relay_reset or self._entries_changed)
+        if not rest and not cc and not self._pass_rejections:
             if not sc:
                 return PassResult(self.seq)  # nothing changed: the accumulators are still empty
             # A heartbeat that moved the clock: the most common pass by far.

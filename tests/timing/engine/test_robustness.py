@@ -52,3 +52,11 @@ def test_unknown_kinds_and_non_text_payloads_do_not_raise():
     assert not e.apply("no-such-kind", "[{]", session_id=1, received_at=now).changed
     r = e.apply("rmonitor", "\ufeff\r\r\n\x00\x01\x02", session_id=1, received_at=now)
     assert r.rejections
+
+
+def test_a_pass_with_only_rejections_does_not_advance_seq():
+    e = TimingEngine(1)
+    now = datetime(2025, 1, 1)
+    a = e.apply("rmonitor", '$F,9999,"01:00:00","10:00:00","00:05:00","Green "', session_id=1, received_at=now)
+    b = e.apply("rmonitor", "$G,x\n$UNKNOWN", session_id=1, received_at=now)
+    assert b.rejections and not b.changed and b.seq == a.seq
