@@ -192,7 +192,7 @@ class TimingEngine:
         self._entries_changed = False
 
     def _set(self, car: CarPosition, attr: str, value: Any) -> None:
-        """Mutate a car field and record the delta in the same step (null never overwrites)."""
+        """Mutate a car field and record the delta in the same step; unchanged values are no-ops."""
         if getattr(car, attr) != value:
             setattr(car, attr, value)
             cache = _MS_CACHE.get(attr)
