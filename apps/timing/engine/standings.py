@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from .timefmt import parse_ms
+
 __all__ = ["standings_rows", "standings_table"]
 
 COLUMNS = ("pos", "cls", "car", "name", "class", "laps", "last", "best", "gap", "diff")
 
 
 def _clock(value: str | None) -> str:
-    # "00:02:23.425" reads better as "2:23.425" in a table.
-    if not value:
+    # "00:02:23.425" reads better as "2:23.425" in a table; a zero time is no time.
+    ms = parse_ms(value)
+    if ms <= 0:
         return ""
-    h, _, rest = value.partition(":")
-    if h.strip("0") == "" and rest:
-        return rest.lstrip("0") or "0"
-    return value
+    secs, fff = divmod(ms, 1000)
+    h, rest = divmod(secs, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}.{fff:03d}" if h else f"{m}:{sec:02d}.{fff:03d}"
 
 
 def standings_rows(state: dict[str, Any]) -> list[tuple[str, ...]]:

@@ -66,3 +66,9 @@ def test_replay_command_prints_standings_and_writes_the_final_state(tmp_path, ca
     assert "Round 3 Racing" in printed and "0.787" in printed
     state = json.loads(out.read_text())
     assert state["sessionId"] == 67 and len(state["carPositions"]) == 52
+
+
+def test_standings_show_clock_times_compactly_and_zero_as_blank():
+    from apps.timing.engine.standings import _clock
+    assert (_clock("00:02:23.425"), _clock("01:02:03.400"), _clock("00:00:00.000"), _clock(None)) == \
+        ("2:23.425", "1:02:03.400", "", "")
