@@ -19,6 +19,8 @@ from django.conf import settings
 from apps.orgs.services import relay_client_create
 from apps.timing.engine.engine import TimingEngine
 from apps.timing.engine.replayfile import read_messages, replay
+from apps.events.models import Session
+from apps.relay.models import SourceLog
 from apps.timing.models import CarLap
 from tests.e2e.stack import PrivateRedis, Stack, wait_for
 
@@ -83,6 +85,10 @@ def test_a_replayed_race_through_the_relay_equals_the_direct_replay(stack, event
     relay = stack.start_relay(event_id=event_a.pk, client_id=relay_credentials[0], secret=relay_credentials[1],
                               files=FILES, speed=None)
     _finish_and_check(stack, relay, event_a)
+    # Source-data logging is on by default: every stream entry is kept once as a raw row.
+    stream_length = redis.Redis.from_url(stack.redis_url).xlen(f"evt-st-{event_a.pk}")
+    assert SourceLog.objects.filter(event=event_a).count() == stream_length > 1262
+    assert Session.objects.filter(event=event_a, session_id=67, name="Saturday 8 Hour").exists()
 
 
 def test_killing_the_worker_mid_race_loses_and_repeats_nothing(stack, event_a, relay_credentials):

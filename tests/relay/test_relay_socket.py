@@ -203,3 +203,14 @@ async def test_an_api_client_token_cannot_feed_a_relay_socket(org_a, event_a):
     communicator = await _connect([(b"authorization", f"Bearer {issued.access_token}".encode())])
     reply = await communicator.receive_json_from()
     assert reply["code"] == "unauthorized" and "not a relay" in reply["error"]
+
+
+async def test_the_worker_can_ask_a_connected_relay_to_resend_its_cached_data(relay_a, event_a):
+    from channels.layers import get_channel_layer
+
+    client, secret = relay_a
+    communicator = await _connect(basic_auth(client.client_id, secret))
+    await _hello(communicator, event_a.pk)
+    await get_channel_layer().group_send(f"relay-event-{event_a.pk}", {"type": "relay.resend", "force": True})
+    assert await communicator.receive_json_from() == {"type": "send_event_data", "force": True}
+    await communicator.disconnect()

@@ -110,3 +110,36 @@ def _collect_laps(event_id):
         laps += engine.apply(m.kind, m.payload, session_id=engine.session.session_id, received_at=m.received_at).completed_laps
         laps += engine.tick(m.received_at).completed_laps
     return laps
+
+
+async def test_a_quiet_event_is_closed_with_a_session_result_and_marked_not_live(event_a, settings):
+    from apps.events.models import SessionResult
+    from apps.relay.liveness import live_event_mark, liveness_reset
+    from apps.timing.worker.runner import TimingWorker
+
+    liveness_reset()
+    settings.EVENT_LIVE_TIMEOUT_SECONDS = 10
+    bus, coordinator, layer = InProcessBus(), MemoryCoordinator(), InMemoryChannelLayer(capacity=100_000)
+    for m in _messages():
+        last = (await bus.append(event_id=event_a.pk, message=_bus_message(m))).entry_id
+    event_a.is_live = True
+    await event_a.asave()
+    await live_event_mark(event_id=event_a.pk)
+    worker = TimingWorker(bus=bus, coordinator=coordinator, channel_layer=layer,
+                          config=WorkerConfig(snapshot_seconds=0.05, poll_seconds=0.05, read_block_ms=5))
+    task = asyncio.create_task(worker.run())
+    deadline = asyncio.get_running_loop().time() + 30
+    while not (event_a.pk in worker.runners and worker.runners[event_a.pk].last_entry == last):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    settings.EVENT_LIVE_TIMEOUT_SECONDS = 0  # the relay has gone quiet for longer than the timeout
+    while event_a.pk in worker.tasks:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    worker.stop()
+    await task
+    await event_a.arefresh_from_db()
+    assert not event_a.is_live
+    result = await SessionResult.objects.select_related("session").aget(event=event_a, session__session_id=67)
+    assert not result.session.is_live
+    assert len(result.session_state["carPositions"]) > 10
