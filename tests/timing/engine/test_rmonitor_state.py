@@ -219,3 +219,25 @@ def test_relay_cache_replay_restores_grid_and_in_class_grid_by_grid_order():
     assert [f.car(n)["osp"] for n in ("12", "13", "14")] == [3, 1, 2]
     assert [f.car(n)["icsp"] for n in ("12", "13", "14")] == [2, 1, 1]
     assert f.car("12")["opg"] == 2 and f.car("13")["opg"] == -1
+
+
+def test_reset_before_any_flag_forgets_classes_passings_and_grid_but_after_a_flag_keeps_them():
+    grid = ['$C,1,"GT"', competitor("7"), competitor("8"), '$G,1,"7",,"00:00:00.000"', '$G,2,"8",,"00:00:00.000"',
+            '$J,"7","00:02:00.000","00:02:00.000"']
+    f = Feed()
+    f.send(*grid)
+    f.send('$I,"10:00:00","1 Jan 25"', competitor("7"))
+    assert f.engine.classes == {} and f.engine.starting == {} and f.engine.passings == {}
+    assert f.car("7")["class"] is None and f.car("7")["osp"] == 0
+    g = Feed()
+    g.send('$F,9999,"08:00:00","09:00:00","00:00:00","Yellow"', *grid)
+    g.send('$I,"10:00:00","1 Jan 25"', competitor("7"), competitor("8"))
+    assert g.car("7")["class"] == "GT" and (g.car("7")["osp"], g.car("8")["osp"]) == (1, 2)
+    assert "7" in g.engine.passings
+
+
+def test_track_settings_are_kept_without_touching_the_session():
+    f = Feed()
+    r = f.send('$E,"TRACKNAME","Road America"', '$E,"TRACKLENGTH","4.048"', '$E,"TRACKLENGTH","far"')
+    assert f.engine.track_name == "Road America" and abs(f.engine.track_length_m - 4.048 * 1609.344) < 1e-6
+    assert r.session_patch is None and len(r.rejections) == 1
