@@ -19,4 +19,6 @@ urlpatterns = [
     path("event-management/", include(("apps.events.urls_management", "em"), namespace="event-management")),
     path("user-management/v1/", include((user_management_urlpatterns, "um"), namespace="user-management-v1")),
     path("user-management/", include((user_management_urlpatterns, "um"), namespace="user-management")),
+    # Status API (docs/api-status.md): /status/[v1|v2/]Events/{action}, /status/[v1/]Organization/{action}.
+    path("", include("apps.events.urls_status")),
 ]
