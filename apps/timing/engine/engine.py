@@ -173,6 +173,11 @@ class TimingEngine:
         self.stale = StaleTracker()
         self._race_text, self._race_ms = "", 0
 
+    @property
+    def rejections(self) -> int:
+        """Records rejected since the engine started (reasons of the last 50: last_rejections)."""
+        return self.rejection_count
+
     def register_handler(self, kind: str, handler: Callable[[str, datetime], None]) -> None:
         """Add a message-kind handler; it mutates state through the engine's setters."""
         self._handlers[kind] = handler

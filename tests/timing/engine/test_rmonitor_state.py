@@ -93,7 +93,7 @@ def test_run_info_sets_session_once_per_run_number():
 def test_bad_and_unknown_records_are_rejected_counted_and_the_rest_of_the_message_applies():
     f = Feed()
     r = f.send("$B,invalid", "$UNKNOWN,1", HB)
-    assert len(r.rejections) == 2 and f.engine.rejection_count == 2
+    assert len(r.rejections) == 2 and f.engine.rejection_count == f.engine.rejections == 2
     assert any("unknown command" in x for x in f.engine.last_rejections)
     assert f.state["lapsToGo"] == 14
 
