@@ -59,18 +59,24 @@ def test_session_changes_replay_finalizes_fifteen_times_and_adopts_each_run():
     seen = []
     from apps.timing.engine.replayfile import read_messages
     from .helpers import REDMIST
-    finals = 0
+    finals = []
     for m in read_messages(REDMIST / "TestSessionChanges.txt"):
         r = engine.apply(m.kind, m.payload, session_id=1, received_at=m.received_at)
-        finals += r.finished_session is not None
+        if r.finished_session is not None:
+            finals.append(("change", r.finished_session["sessionId"]))
         if "$B," in m.payload:
             run = int(m.payload.split("$B,")[1].split(",")[0])
             assert engine.session.session_id == run  # adopted before the post returns
             if not seen or seen[-1] != run:
                 seen.append(run)
-        finals += engine.tick(m.received_at).finished_session is not None
-    assert finals == 15
+        t = engine.tick(m.received_at)
+        if t.finished_session is not None:
+            finals.append(("checkered", t.finished_session["sessionId"]))
+    assert len(finals) == 15
     assert seen == [61, 55, 62, 56, 63, 57, 64, 58, 65, 59, 66]
+    # 11 run changes (the first from session 0) + the 4 races that ran on after the checkered
+    assert [sid for kind, sid in finals if kind == "change"] == [0, 61, 55, 62, 56, 63, 57, 64, 58, 65, 59]
+    assert [sid for kind, sid in finals if kind == "checkered"] == [62, 63, 64, 65]
 
 
 def test_reset_retains_last_lap_times_from_lap_history():
