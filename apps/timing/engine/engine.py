@@ -12,7 +12,6 @@ import json
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import attrgetter
 from typing import Any, Callable
 
 from . import wire
@@ -37,7 +36,6 @@ REJECTION_MEMORY = 50
 PREVIOUS_STATE_MIN_INTERVAL = timedelta(seconds=5)
 _SNAPSHOT_VERSION = 1
 _SESSION_JSON = wire.SESSION_JSON
-_by_seq = attrgetter("_seq")
 _PLAIN_SESSION = frozenset({"laps_to_go", "time_to_go", "local_time_of_day", "running_race_time", "current_flag",
                             "session_id", "session_name", "is_practice_qualifying"})
 _IGNORED_KEY = {Corrected: "ignored:$COR", LineCrossing: "ignored:$L", TrackInfo: "ignored:$T"}
@@ -711,8 +709,7 @@ class TimingEngine:
         groups = self.enricher.groups
         for cls in classes:
             g = groups.get(cls)
-            # list order decides ties in the reference: arrival order, not track position
-            members = sorted(g.cars, key=_by_seq) if g is not None else []
+            members = g.cars if g is not None else []
             winner = fastest_in_class(members, self.laps.averages)
             for c in members:
                 v = c is winner

@@ -3,7 +3,6 @@ projected lap time (§5.8). Both run when a lap is logged, like the reference's 
 
 from __future__ import annotations
 
-from statistics import median
 from typing import Any, Iterable, Mapping, Sequence
 
 from .flags import Flags
@@ -16,7 +15,8 @@ Lap = Mapping[str, Any]  # a lap-history snapshot (CarPosition JSON, newest firs
 
 
 def fastest_in_class(cars: Iterable[CarPosition], averages: Mapping[str, float | None]) -> CarPosition | None:
-    """The non-stale car with the strictly smallest 5-lap average (first in list order on ties)."""
+    """The non-stale car with the strictly smallest 5-lap average; ties go to the car that
+    arrived first (the reference's list order), so the input order does not matter."""
     best: CarPosition | None = None
     best_avg = 0.0
     for c in cars:
@@ -25,9 +25,16 @@ def fastest_in_class(cars: Iterable[CarPosition], averages: Mapping[str, float |
         avg = averages.get(c.number or "")
         if avg is None:
             continue
-        if best is None or avg < best_avg:
+        if best is None or avg < best_avg or (avg == best_avg and c._seq < best._seq):
             best, best_avg = c, avg
     return best
+
+
+def _median(values: Sequence[float]) -> float:
+    v = sorted(values)
+    n = len(v)
+    mid = n // 2
+    return v[mid] if n & 1 else (v[mid - 1] + v[mid]) / 2
 
 
 def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None,
@@ -49,8 +56,8 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
     times = [t for _, t in chosen if t != 0]  # newest first
     if len(times) < 2:
         return 0
-    med = median(times)
-    mad = median(abs(t - med) for t in times)
+    med = _median(times)
+    mad = _median([abs(t - med) for t in times])
     if mad < 1:
         mad = 1
     spread = 3 * 1.4826 * mad

@@ -75,3 +75,9 @@ def test_completed_laps_update_projection_and_fastest_pace_in_the_engine():
         f.send(*lines, f'$F,9999,"07:00:00","10:00:00","00:{int(total["1"] // 60):02d}:{int(total["1"] % 60):02d}","Green "')
     assert 87_000 <= f.car("2")["plt"] <= 89_000 and 89_000 <= f.car("1")["plt"] <= 91_000
     assert f.car("2")["faic"] and not f.car("1")["faic"]
+
+
+def test_fastest_pace_ties_go_to_the_car_that_arrived_first_whatever_the_order():
+    a, b = CarPosition(number="a", _seq=2), CarPosition(number="b", _seq=1)
+    avg = {"a": 90_000.0, "b": 90_000.0}
+    assert fastest_in_class([a, b], avg) is b and fastest_in_class([b, a], avg) is b
