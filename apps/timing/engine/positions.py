@@ -21,7 +21,6 @@ __all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"
 Setter = Callable[[CarPosition, str, Any], None]
 
 OVERALL = object()  # key of the whole-field group; a class may legitimately be None
-_LAST = 1 << 30
 
 
 _pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
@@ -401,20 +400,6 @@ class Enricher:
             v = t is not None and not t[2] and t[0] is c
             if c.is_class_most_positions_gained != v:
                 setter(c, "is_class_most_positions_gained", v)
-
-
-def _single_top(items: Iterable[tuple[CarPosition, int]]) -> CarPosition | None:
-    best: CarPosition | None = None
-    best_v = 0
-    tie = False
-    for c, v in items:
-        if v == INVALID_POSITION or v <= 0:
-            continue
-        if v > best_v:
-            best, best_v, tie = c, v, False
-        elif v == best_v:
-            tie = True
-    return None if tie else best
 
 
 def rebuild_in_class_starting_positions(starting: dict[str, int], class_of: dict[str, str | None]) -> dict[str, int]:
