@@ -12,7 +12,7 @@ import json
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from . import wire
 from .flags import FlagLog, Flags, flag_from_rmonitor
@@ -24,8 +24,10 @@ from .positions import Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
                        Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting, TrackInfo,
                        parse_line, split_message)
+from . import feeds as _feeds
 from .stale import StaleTracker
-from .state import CarPosition, EventEntry, SessionState, is_practice_or_qualifying, position_rank
+from .state import (CarPosition, EventEntry, FlagDuration, SessionState, is_practice_or_qualifying,
+                    position_rank)
 from .timefmt import parse_ms
 
 __all__ = ["TimingEngine", "PassResult", "CompetitorRow"]
@@ -36,6 +38,8 @@ REJECTION_MEMORY = 50
 PREVIOUS_STATE_MIN_INTERVAL = timedelta(seconds=5)
 _SNAPSHOT_VERSION = 1
 _SESSION_JSON = wire.SESSION_JSON
+_CAR_ATTRS = frozenset(a for a, _, _, _ in wire.CAR_FIELDS) - {"number"}
+_SESSION_ATTRS = frozenset(a for a, _, _ in wire.SESSION_FIELDS)
 _PLAIN_SESSION = frozenset({"laps_to_go", "time_to_go", "local_time_of_day", "running_race_time", "current_flag",
                             "session_id", "session_name", "is_practice_qualifying"})
 _IGNORED_KEY = {Corrected: "ignored:$COR", LineCrossing: "ignored:$L", TrackInfo: "ignored:$T"}
@@ -117,6 +121,8 @@ class TimingEngine:
         self.last_rejections: deque[str] = deque(maxlen=REJECTION_MEMORY)
         self.counters: Counter[str] = Counter()
         self.relay_session_id = 0
+        # (car number, lap) -> lap included a pit stop; set by whoever owns pit data
+        self.pit_lap: Callable[[str, int], bool] | None = None
         self._handlers: dict[str, Callable[[str, datetime], None]] = {
             "rmonitor": self._on_rmonitor,
             "evtsessionchanged": self._on_session_changed,
@@ -131,6 +137,7 @@ class TimingEngine:
             LineCrossing: self._on_ignored, TrackInfo: self._on_ignored,
         }
         self._init_state()
+        _feeds.install(self)  # multiloop, x2pass, x2loop, flags, ftcar, loopsmetadata, evtconfchanged
         self._begin()
 
     # ------------------------------------------------------------------ state
@@ -170,6 +177,40 @@ class TimingEngine:
         self.enricher = Enricher()
         self.stale = StaleTracker()
         self._race_text, self._race_ms = "", 0
+        self.feeds = _feeds.FeedState()  # Multiloop, X2, relay flags, Flagtronics (feeds.py)
+
+    # ------------------------------------------------------------------ hooks for other inputs
+    # X2, Flagtronics, Multiloop and flag-list modules compute snake_case change dicts; these
+    # apply them so patches, caches and enrichment inputs stay exact.
+
+    def update_car(self, number: str, changes: Mapping[str, Any]) -> bool:
+        """Apply `{attr: value}` to car `number` (unknown attributes are rejected); False if no such car."""
+        car = self.cars.get(number)
+        if car is None:
+            return False
+        for attr, value in changes.items():
+            if attr in _CAR_ATTRS:
+                self._set(car, attr, value)
+            else:
+                self._reject(f"update_car: unknown field {attr!r}")
+        return True
+
+    def update_session(self, changes: Mapping[str, Any]) -> None:
+        for attr, value in changes.items():
+            if attr in _SESSION_ATTRS and attr not in ("car_positions", "event_entries", "flag_durations"):
+                self._set_session(attr, value)
+            else:
+                self._reject(f"update_session: field {attr!r} cannot be set this way")
+
+    def set_full_course_flag(self, flag: int, received_at: datetime) -> None:
+        """Flagtronics' full-course flag: a purple turns an RMonitor yellow into Purple35."""
+        self.ft_flag = Flags(flag) if flag in Flags._value2member_map_ else Flags.UNKNOWN
+        self._set_current_flag(received_at)
+
+    def replace_flag_periods(self, periods: list[FlagDuration]) -> None:
+        """Adopt the relay's (or the purple override's) flag log instead of the derived one."""
+        if self.flag_log.replace(periods):
+            self._flags_changed = True
 
     @property
     def rejections(self) -> int:
@@ -179,6 +220,14 @@ class TimingEngine:
     def register_handler(self, kind: str, handler: Callable[[str, datetime], None]) -> None:
         """Add a message-kind handler; it mutates state through the engine's setters."""
         self._handlers[kind] = handler
+
+    def set_loop_metadata(self, loops: Any) -> list[str]:
+        """The event's X2 `LoopsMetadata` (JSON text or list of {id, type, name, eventId}).
+
+        Cars X2 has seen are re-evaluated; their changes go out with the next pass (send a
+        `loopsmetadata` message instead to get them in this one). Returns rejection reasons.
+        """
+        return [r.reason for r in _feeds.set_loop_metadata(self, loops)]
 
     # ------------------------------------------------------------------ pass bookkeeping
 
@@ -384,6 +433,8 @@ class TimingEngine:
             self._apply_starting_positions()
         if full_reset and self.race_laps_positive > 0:
             self._restore_last_lap_times()
+        if self.feeds.active:
+            _feeds.after_rmonitor_records(self)  # §2.3/§3.2 re-application, before enrichment
         if self._car_changes:
             self._enrich()
             self._check_stale()
@@ -421,7 +472,7 @@ class TimingEngine:
         flag = int(flag)
         if self.session.current_flag != flag:
             self._set_session("current_flag", flag)
-        if flag != self._logged_flag:
+        if flag != self._logged_flag and not self.feeds.owns_flags(self):
             local = received_at + timedelta(hours=self.session.local_time_zone_offset)
             if self.flag_log.observe(flag, self.session.local_time_of_day, local.date()):
                 self._flags_changed = True
@@ -685,6 +736,9 @@ class TimingEngine:
             lap = car.last_lap_completed
             if not laps.should_log(car.number, lap):
                 continue
+            if self.pit_lap is not None:
+                # X2/Flagtronics know whether this lap included a pit stop (§5.11 "On log").
+                self._set(car, "lap_included_pit", bool(self.pit_lap(car.number, lap)))
             snapshot = wire.car_to_json(car, "db")
             laps.record(car.number, lap, snapshot, car._ltm_ms if car.last_lap_time is not None else 0)
             self._completed.append(CompletedLap(self.event_id, self.session.session_id, car.number, lap,
@@ -837,6 +891,7 @@ class TimingEngine:
             "rejection_count": self.rejection_count,
             "last_rejections": list(self.last_rejections),
             "counters": dict(self.counters),
+            "feeds": self.feeds.snapshot(),
         }
         return wire.packb(data)
 
@@ -902,6 +957,7 @@ class TimingEngine:
         eng.rejection_count = d["rejection_count"]
         eng.last_rejections.extend(d["last_rejections"])
         eng.counters.update(d["counters"])
+        eng.feeds = _feeds.FeedState.restore(d.get("feeds"))
         return eng
 
 

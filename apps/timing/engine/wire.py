@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping
 
 import msgpack
 
+from .multiloop import Announcement, CompletedSection, Section
 from .state import CarPosition, EventEntry, FlagDuration, SessionState
 
 __all__ = [
@@ -227,6 +228,54 @@ def _flag_array(f: FlagDuration) -> list[Any]:
     return [int(f.flag), f.start, f.end]
 
 
+# Multiloop value types (contract §11.3): camelCase JSON, positional MessagePack arrays.
+# Dicts (e.g. from an external patch) pass through unchanged.
+
+def completed_section_to_json(c: Any) -> dict[str, Any]:
+    if isinstance(c, Mapping):
+        return dict(c)
+    return {"number": c.number, "sectionId": c.section_id, "elapsedTimeMs": c.elapsed_time_ms,
+            "lastSectionTimeMs": c.last_section_time_ms, "lastLap": c.last_lap}
+
+
+def completed_section_from_json(d: Mapping[str, Any]) -> CompletedSection:
+    return CompletedSection(d.get("number", ""), d.get("sectionId", ""), d.get("elapsedTimeMs", 0) or 0,
+                            d.get("lastSectionTimeMs", 0) or 0, d.get("lastLap", 0) or 0)
+
+
+def section_to_json(s: Any) -> dict[str, Any]:
+    if isinstance(s, Mapping):
+        return dict(s)
+    return {"name": s.name, "lengthInches": s.length_inches, "startLabel": s.start_label, "endLabel": s.end_label}
+
+
+def section_from_json(d: Mapping[str, Any]) -> Section:
+    return Section(d.get("name", ""), d.get("lengthInches", 0) or 0, d.get("startLabel", ""), d.get("endLabel", ""))
+
+
+def announcement_to_json(a: Any) -> dict[str, Any]:
+    if isinstance(a, Mapping):
+        return dict(a)
+    return {"timestamp": datetime_to_json(a.timestamp), "priority": a.priority, "text": a.text}
+
+
+def announcement_from_json(d: Mapping[str, Any]) -> Announcement:
+    return Announcement(datetime_from_json(d.get("timestamp")), d.get("priority", ""), d.get("text", ""))
+
+
+_SMALL_ARRAY = {
+    "completed_sections": (completed_section_from_json,
+                           lambda c: [c.number, c.section_id, c.elapsed_time_ms, c.last_section_time_ms, c.last_lap]),
+    "sections": (section_from_json, lambda s: [s.name, s.length_inches, s.start_label, s.end_label]),
+    "announcements": (announcement_from_json, lambda a: [a.timestamp, a.priority, a.text]),
+}
+
+
+def _small_arrays(attr: str, values: Iterable[Any]) -> list[Any]:
+    from_json, to_array = _SMALL_ARRAY[attr]
+    return [to_array(from_json(v) if isinstance(v, Mapping) else v) for v in values]
+
+
 # ---------------------------------------------------------------- cars
 
 def _car_value_json(attr: str, value: Any) -> Any:
@@ -235,7 +284,7 @@ def _car_value_json(attr: str, value: Any) -> Any:
     if attr == "pit_entry_time":
         return datetime_to_json(value)
     if attr == "completed_sections":
-        return list(value)
+        return [completed_section_to_json(c) for c in value]
     return value
 
 
@@ -249,7 +298,7 @@ def car_to_json(car: CarPosition, style: str = "web") -> dict[str, Any]:
     out["lstt"] = _time_only_json(car.lap_start_time or 0)
     if car.pit_entry_time is not None:
         out["pet"] = datetime_to_json(car.pit_entry_time)
-    out["csec"] = list(car.completed_sections)
+    out["csec"] = [completed_section_to_json(c) for c in car.completed_sections] if car.completed_sections else []
     return out
 
 
@@ -263,6 +312,8 @@ def car_from_json(d: Mapping[str, Any]) -> CarPosition:
             continue  # never set by the engine; keep the default
         if attr == "pit_entry_time":
             value = datetime_from_json(value)
+        elif attr == "completed_sections":
+            value = [completed_section_from_json(c) if isinstance(c, Mapping) else c for c in value or ()]
         setattr(car, attr, value)
     return car
 
@@ -271,6 +322,8 @@ def car_to_msgpack(car: CarPosition) -> list[Any]:
     arr: list[Any] = [None] * CAR_ARRAY_LEN
     for a, _, _, k in CAR_FIELDS:
         arr[k] = getattr(car, a)
+    if car.completed_sections:
+        arr[CAR_KEY["completed_sections"]] = _small_arrays("completed_sections", car.completed_sections)
     arr[HAS_GPS_KEY] = False
     return arr
 
@@ -298,6 +351,8 @@ def car_patch_to_msgpack(patch_json: Mapping[str, Any]) -> list[Any]:
             v = datetime_from_json(v)
         elif attr == "lap_start_time":
             continue
+        elif attr == "completed_sections" and v:
+            v = _small_arrays(attr, v)
         arr[CAR_KEY[attr]] = v
     return arr
 
@@ -317,8 +372,10 @@ def _session_value_json(attr: str, value: Any, style: str) -> Any:
         return datetime_to_json(value)
     if attr in ("class_colors", "class_order"):
         return dict(value)
-    if attr in ("sections", "announcements"):
-        return list(value)
+    if attr == "sections":
+        return [section_to_json(x) for x in value]
+    if attr == "announcements":
+        return [announcement_to_json(x) for x in value]
     return value
 
 
@@ -331,6 +388,8 @@ def _session_value_msgpack(attr: str, value: Any) -> Any:
         return [_flag_array(f) for f in value]
     if attr in _NON_NULL_DATETIMES:
         return value or _MIN_DATETIME
+    if attr in ("sections", "announcements"):
+        return _small_arrays(attr, value or ())
     return value
 
 
@@ -378,6 +437,10 @@ def session_from_json(d: Mapping[str, Any]) -> SessionState:
             value = datetime_from_json(value)
             if attr == "session_start_time" and value == _MIN_DATETIME:
                 value = None
+        elif attr == "sections":
+            value = [section_from_json(x) if isinstance(x, Mapping) else x for x in value or ()]
+        elif attr == "announcements":
+            value = [announcement_from_json(x) if isinstance(x, Mapping) else x for x in value or ()]
         setattr(s, attr, value)
     return s
 
