@@ -153,3 +153,22 @@ def test_session_changed_message_starts_a_new_session_and_a_resend_keeps_the_car
                           received_at=f.now).finished_session is None
     bad = f.engine.apply("evtsessionchanged", "{not json", session_id=1, received_at=f.now)
     assert bad.rejections and f.state["sessionId"] == 70
+
+
+def test_other_inputs_change_cars_and_session_through_the_engine_so_patches_stay_exact():
+    import datetime as dt
+    from apps.timing.engine.state import FlagDuration
+    f = Feed()
+    f.send(competitor("7"), '$F,9999,"07:00:00","10:00:00","00:10:00","Yellow"')
+    f.engine.pit_lap = lambda number, lap: number == "7" and lap == 2
+    r = f.engine.apply("rmonitor", '$G,1,"7",2,"00:04:00.000"', session_id=1, received_at=f.now)
+    assert r.completed_laps[0].car["lip"] is True and f.car("7")["lip"] is True
+    assert f.engine.update_car("7", {"is_in_pit": True, "bogus": 1}) and not f.engine.update_car("x", {})
+    f.engine.update_session({"green_laps": 12})
+    f.engine.set_full_course_flag(7, f.now)
+    f.engine.replace_flag_periods([FlagDuration(2, dt.datetime(2026, 8, 2, 9, 8, 50), None)])
+    r = f.engine.tick(f.now)  # changes made between passes go out with the next pass
+    assert {"n": "7", "ip": True} == {k: v for k, v in r.car_patches[0].items()}
+    assert r.session_patch["greenLaps"] == 12 and r.session_patch["currentFlag"] == 7
+    assert r.flag_periods == [{"f": 2, "s": "2026-08-02T09:08:50", "e": None}]
+    assert any("bogus" in x for x in r.rejections)
