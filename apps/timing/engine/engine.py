@@ -339,6 +339,8 @@ class TimingEngine:
         self.relay_session_id = session_id
         try:
             handler(payload, received_at)
+            if self._car_changes and handler != self._on_rmonitor:
+                self._enrich()  # positions or times from another input need the same derived fields
         except Exception as exc:  # the engine must survive any feed; keep what was applied
             self._reject(f"{kind}: internal error {exc.__class__.__name__}: {exc}")
         return self._finish()

@@ -172,3 +172,16 @@ def test_other_inputs_change_cars_and_session_through_the_engine_so_patches_stay
     assert r.session_patch["greenLaps"] == 12 and r.session_patch["currentFlag"] == 7
     assert r.flag_periods == [{"f": 2, "s": "2026-08-02T09:08:50", "e": None}]
     assert any("bogus" in x for x in r.rejections)
+
+
+def test_positions_from_another_input_are_enriched_like_rmonitor_ones():
+    f = Feed()
+    f.send('$C,1,"A"', competitor("1"), competitor("2"))
+
+    def positions(payload, received_at):
+        for number, pos, laps, total in (("1", 2, 5, "00:10:01.000"), ("2", 1, 5, "00:10:00.000")):
+            f.engine.update_car(number, {"overall_position": pos, "last_lap_completed": laps, "total_time": total})
+
+    f.engine.register_handler("multiloop", positions)
+    r = f.engine.apply("multiloop", "", session_id=1, received_at=f.now)
+    assert f.car("1")["clp"] == 2 and f.car("1")["og"] == "1.000" and r.car_patches
