@@ -242,11 +242,14 @@ class TimingEngine:
         self._relay_reset = False
         self._relay_force = False
         self._entries_changed = False
+        self._nsets = 0  # car fields changed in this pass ...
+        self._enriched_at = 0  # ... of which the enrichment has seen this many
 
     def _set(self, car: CarPosition, attr: str, value: Any) -> None:
         """Mutate a car field and record the delta in the same step; unchanged values are no-ops."""
         if getattr(car, attr) != value:
             setattr(car, attr, value)
+            self._nsets += 1
             cache = _MS_CACHE.get(attr)
             if cache is not None:
                 if cache == "_rank":
@@ -266,6 +269,7 @@ class TimingEngine:
     def _put(self, car: CarPosition, attr: str, value: Any) -> None:
         """Setter for derived fields whose caller already compared (no parsed-value caches)."""
         setattr(car, attr, value)
+        self._nsets += 1
         ch = self._car_changes.get(car)
         if ch is None:
             self._car_changes[car] = {attr: value}
@@ -339,8 +343,10 @@ class TimingEngine:
         self.relay_session_id = session_id
         try:
             handler(payload, received_at)
-            if self._car_changes and handler != self._on_rmonitor:
-                self._enrich()  # positions or times from another input need the same derived fields
+            if self._nsets != self._enriched_at:
+                # Changes made after (or without) the RMonitor enrichment, e.g. by another input,
+                # need the same derived fields.
+                self._enrich()
         except Exception as exc:  # the engine must survive any feed; keep what was applied
             self._reject(f"{kind}: internal error {exc.__class__.__name__}: {exc}")
         return self._finish()
@@ -706,6 +712,7 @@ class TimingEngine:
         for car, ch in self._car_changes.items():
             enricher.note(car, ch)
         enricher.run(list(self.cars.values()), self._put)
+        self._enriched_at = self._nsets
 
     def _check_stale(self) -> None:
         # The reference evaluates on every message with car patches and on every third one;
