@@ -9,7 +9,13 @@ Rates are RMonitor records per second, end to end from the file's bytes:
 - engine: the same read, then the replay reader builds relay messages and every message goes
   through `TimingEngine.apply()` (parse, state, enrichment, patches, lap records).
 
-Usage: .venv/bin/python bench/engine_replay.py [--rounds 5] [FILE ...]
+Multiloop case (`--multiloop`): the same files with a synthetic Orbits Multiloop feed for the
+same cars interleaved (after each RMonitor message with `$G` lap updates: one `$C` completed lap
+and two `$S` sections per car, plus a `$L` crossing every 10th lap), as a Multiloop timing
+system would send it. Rates there count RMonitor and Multiloop records together, and the last
+column compares them with the RMonitor-only engine rate (the done-criterion: within 20 %).
+
+Usage: .venv/bin/python bench/engine_replay.py [--rounds 5] [--multiloop] [FILE ...]
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from apps.timing.engine import TimingEngine  # noqa: E402
-from apps.timing.engine.replayfile import group_by_heartbeat, parse_messages  # noqa: E402
+from apps.timing.engine.replayfile import ReplayMessage, group_by_heartbeat, parse_messages  # noqa: E402
 
 DEFAULT_FILES = [
     ROOT / "data/recordings/redmist/TestSessionChanges.txt",
@@ -58,6 +64,64 @@ def engine_run(data: bytes) -> int:
     return len(messages)
 
 
+D = "\ufffd"  # the delimiter Multiloop reaches the engine with
+
+
+def multiloop_for(payload: str, grid: dict[str, int]) -> list[str]:
+    """Multiloop lines for the `$G` lap updates in one RMonitor message (`grid`: start positions)."""
+    out: list[str] = []
+    for line in payload.split("\n"):
+        if not line.startswith("$G,"):
+            continue
+        parts = line.strip().split(",")
+        if len(parts) < 5:
+            continue
+        try:
+            pos, number, laps = int(parts[1]), parts[2].strip('"'), int(parts[3] or 0)
+        except ValueError:
+            continue
+        if laps <= 0:
+            continue
+        ms = laps * 90_000 + pos * 500
+        start = grid.setdefault(number, len(grid) + 1)
+        out.append(f"$C{D}U{D}1{D}Q1{D}{pos:X}{D}{number}{D}1{D}{laps:X}{D}{ms:X}{D}15F90{D}T{D}15F90{D}1{D}0{D}0"
+                   f"{D}0{D}0{D}{pos:X}{D}15F90{D}Running{D}G{D}{laps // 30:X}{D}{laps // 30 * 30:X}{D}{start:X}{D}0")
+        out.append(f"$S{D}N{D}1{D}Q1{D}{number}{D}1{D}S1{D}{ms + 30000:X}{D}7530{D}{laps:X}")
+        out.append(f"$S{D}N{D}1{D}Q1{D}{number}{D}1{D}S2{D}{ms + 60000:X}{D}7530{D}{laps:X}")
+        if laps % 10 == 0:
+            out.append(f"$L{D}N{D}1{D}Q1{D}{number}{D}1{D}SF{D}A{D}{ms:X}{D}G{D}{'P' if laps % 20 == 0 else 'T'}")
+    return out
+
+
+def with_multiloop(messages: list[ReplayMessage]) -> tuple[list[ReplayMessage], int]:
+    out: list[ReplayMessage] = []
+    ml_records = 0
+    grid: dict[str, int] = {}
+    for m in messages:
+        out.append(m)
+        if "$G" in m.payload:
+            lines = multiloop_for(m.payload, grid)
+            if lines:
+                out.append(ReplayMessage("multiloop", "\n".join(lines), m.received_at, m.timestamped))
+                ml_records += len(lines)
+    return out, ml_records
+
+
+MULTILOOP = False
+
+
+def engine_multiloop_run(data: bytes) -> int:
+    messages = parse_messages(data.decode("utf-8-sig"))
+    if GROUP and not messages[0].timestamped:
+        messages = group_by_heartbeat(messages)
+    messages, _ = with_multiloop(messages)
+    eng = TimingEngine(1)
+    apply = eng.apply
+    for m in messages:
+        apply(m.kind, m.payload, session_id=1, received_at=m.received_at)
+    return len(messages)
+
+
 def count_records(data: bytes) -> int:
     return sum(1 for l in data.decode("utf-8-sig").splitlines() if l.strip() and not l.startswith("##"))
 
@@ -65,9 +129,17 @@ def count_records(data: bytes) -> int:
 def bench(path: Path, rounds: int, profile: bool = False) -> dict:
     data = path.read_bytes()
     records = count_records(data)
-    best = {"baseline": float("inf"), "engine": float("inf")}
+    best = {"baseline": float("inf"), "engine": float("inf"), "multiloop": float("inf")}
+    cases = [("baseline", baseline), ("engine", engine_run)]
+    ml_records = 0
+    if MULTILOOP:
+        cases.append(("multiloop", engine_multiloop_run))
+        messages = parse_messages(data.decode("utf-8-sig"))
+        if GROUP and not messages[0].timestamped:
+            messages = group_by_heartbeat(messages)
+        ml_records = with_multiloop(messages)[1]
     for _ in range(rounds):
-        for name, fn in (("baseline", baseline), ("engine", engine_run)):
+        for name, fn in cases:
             gc.collect()
             t0 = time.process_time()
             fn(data)
@@ -79,8 +151,12 @@ def bench(path: Path, rounds: int, profile: bool = False) -> dict:
         pr = cProfile.Profile()
         pr.runcall(engine_run, data)
         pstats.Stats(pr).sort_stats("tottime").print_stats(15)
-    return {"file": path.name, "records": records,
-            "baseline_rps": records / best["baseline"], "engine_rps": records / best["engine"]}
+    out = {"file": path.name, "records": records,
+           "baseline_rps": records / best["baseline"], "engine_rps": records / best["engine"]}
+    if MULTILOOP:
+        out["ml_records"] = ml_records
+        out["multiloop_rps"] = (records + ml_records) / best["multiloop"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,15 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="cProfile one engine run per file")
     ap.add_argument("--group-heartbeat", action="store_true",
                     help="plain-line files: one message per heartbeat second instead of one per line")
+    ap.add_argument("--multiloop", action="store_true",
+                    help="also replay each file with a synthetic Multiloop feed for the same cars interleaved")
     args = ap.parse_args(argv)
-    global GROUP
+    global GROUP, MULTILOOP
     GROUP = args.group_heartbeat
+    MULTILOOP = args.multiloop
     mode = "plain files: one message per heartbeat" if GROUP else "plain files: one message per line"
     print(f"Python {sys.version.split()[0]}, best of {args.rounds} rounds, records/s end to end ({mode})")
     print(f"{'file':45} {'records':>8} {'baseline':>12} {'engine':>12} {'engine/baseline':>16}")
     total_rec = total_b = total_e = 0.0
+    results = []
     for f in args.files:
         r = bench(f, args.rounds, args.profile)
+        results.append(r)
         ratio = r["engine_rps"] / r["baseline_rps"]
         print(f"{r['file']:45} {r['records']:8d} {r['baseline_rps']:12,.0f} {r['engine_rps']:12,.0f} {ratio:15.1%}")
         total_rec += r["records"]
@@ -106,6 +187,17 @@ def main(argv: list[str] | None = None) -> int:
         total_e += r["records"] / r["engine_rps"]
     print(f"{'all files':45} {int(total_rec):8d} {total_rec / total_b:12,.0f} {total_rec / total_e:12,.0f} "
           f"{(total_rec / total_e) / (total_rec / total_b):15.1%}")
+    if MULTILOOP:
+        print(f"\nwith Multiloop interleaved (RMonitor + Multiloop records per second)")
+        print(f"{'file':45} {'ML recs':>8} {'rmonitor':>12} {'+multiloop':>12} {'vs rmonitor':>16}")
+        for r in results:
+            ratio = r["multiloop_rps"] / r["engine_rps"]
+            print(f"{r['file']:45} {r['ml_records']:8d} {r['engine_rps']:12,.0f} {r['multiloop_rps']:12,.0f} "
+                  f"{ratio:15.1%}")
+        all_ml = sum(r["ml_records"] for r in results)
+        t_ml = sum((r["records"] + r["ml_records"]) / r["multiloop_rps"] for r in results)
+        print(f"{'all files':45} {all_ml:8d} {total_rec / total_e:12,.0f} {(total_rec + all_ml) / t_ml:12,.0f} "
+              f"{((total_rec + all_ml) / t_ml) / (total_rec / total_e):15.1%}")
     return 0
 
 

@@ -18,6 +18,7 @@ Public API (pure, no I/O; ``MultiloopState`` is owned by the caller and updated 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Union
@@ -243,12 +244,15 @@ class _FieldError(ValueError):
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
+_HEX_MATCH = re.compile(r"[0-9A-Fa-f]+\Z").match
+
+
 def _hex(value: str, name: str) -> int | None:
     text = value.strip()
     if not text:
         return None  # Orbits leaves unknown numbers empty; "no information", not an error
     # Digits only: int() would also take signs, "0x" prefixes and underscores.
-    if not set(text) <= _HEX_DIGITS:
+    if _HEX_MATCH(text) is None:
         raise _FieldError(f"{name}: not hexadecimal: {value!r}")
     return int(text, 16)
 
@@ -294,15 +298,16 @@ def _fixed(record: str, header: Header, payload: list[str]) -> Record:
     cls, layout = _LAYOUTS[record]
     if len(payload) < len(layout):
         raise _FieldError(f"${record} needs {len(layout)} payload fields, got {len(payload)}")
-    values: dict[str, Any] = {"header": header}
+    values: list[Any] = [header]
+    append = values.append
     for (name, kind), raw in zip(layout, payload):
         if kind == "x":
-            values[name] = _hex(raw, name)
+            append(_hex(raw, name))
         elif kind == "d":
-            values[name] = _dec(raw, name)
+            append(_dec(raw, name))
         else:
-            values[name] = raw.strip()
-    return cls(**values)
+            append(raw.strip())
+    return cls(*values)  # the layouts list the fields in declaration order
 
 
 def _entry(header: Header, payload: list[str]) -> Entry:
