@@ -110,3 +110,9 @@ def clean_redis(settings):
 def no_embedded_worker(settings):
     """Tests drive the timing worker explicitly; the server's embedded worker would race them."""
     settings.EMBEDDED_WORKER = False
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2's deliberate slowness (~0.3 s a password) would dominate a suite that creates many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -72,13 +72,26 @@ def flag_periods_store(*, event_id: int, session_id: int, periods: list[dict]) -
     )
 
 
+def _richness(state: dict) -> tuple[int, int]:
+    return len(state.get("carPositions") or []), len(state.get("eventEntries") or [])
+
+
 @transaction.atomic
-def session_result_store(*, event_id: int, state: dict) -> SessionResult:
-    """Keep a finished session's final state; the session row is closed."""
+def session_result_store(*, event_id: int, state: dict) -> SessionResult | None:
+    """Keep a finished session's final state and close the session row.
+
+    A session with neither cars nor entries leaves no result, and a later, poorer copy (a run can be
+    finalized at the checkered flag and again at the run change) does not replace a richer one.
+    """
+    if _richness(state) == (0, 0):
+        return None
     session_id = int(state.get("sessionId") or state.get("SessionId") or 0)
     session = session_for_timing_id(event_id=event_id, session_id=session_id, name=str(state.get("sessionName") or ""))
     now = timezone.now()
     Session.objects.filter(pk=session.pk).update(is_live=False, end_time=now, last_updated=now)
+    existing = SessionResult.objects.select_for_update().filter(session=session).first()
+    if existing is not None and _richness(existing.session_state) > _richness(state):
+        return existing
     result, _ = SessionResult.objects.update_or_create(
         session=session, defaults={"event_id": event_id, "start": session.start_time, "session_state": state},
     )

@@ -221,7 +221,7 @@ class EventRunner:
             if result.finished_session is not None:
                 self.writer.put("result", result.finished_session)
             if result.relay_reset_request:
-                await self._ask_relay_to_resend(force=True)
+                await self._ask_relay_to_resend(force=result.relay_reset_force)
         seq = changed[-1].seq
         message = {
             "type": "timing.patches",
@@ -305,6 +305,8 @@ class TimingWorker:
         self.config = config or WorkerConfig()
         self.runners: dict[int, EventRunner] = {}
         self.tasks: dict[int, asyncio.Task] = {}
+        self.closing: set[int] = set()
+        self.to_mark_not_live: set[int] = set()
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -334,15 +336,22 @@ class TimingWorker:
         live = await live_events_list()
         for event_id, task in list(self.tasks.items()):
             if task.done():
-                if task.exception() is not None:
+                if not task.cancelled() and task.exception() is not None:
                     logger.error("event %s: runner crashed", event_id, exc_info=task.exception())
                 self.tasks.pop(event_id)
                 self.runners.pop(event_id)
                 await self.coordinator.lease_release(event_id=event_id)
-            elif event_id not in live:
+                if event_id in self.closing:
+                    self.closing.discard(event_id)
+                    self.to_mark_not_live.add(event_id)
+            elif event_id not in live and event_id not in self.closing:
                 logger.info("event %s: no relay activity for the live timeout; closing it", event_id)
+                self.closing.add(event_id)
                 await self.runners[event_id].stop(finish_session=True)
-                await sync_to_async(services.event_mark_not_live)(event_id=event_id)
+        for event_id in list(self.to_mark_not_live):
+            # Marked only once the runner has stored the final result; retried until the database takes it.
+            await sync_to_async(services.event_mark_not_live)(event_id=event_id)
+            self.to_mark_not_live.discard(event_id)
         for event_id in live:
             if event_id in self.tasks or len(self.tasks) >= self.config.max_events:
                 continue

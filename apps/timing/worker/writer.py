@@ -14,6 +14,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+from apps.events.selectors import status_cache_bump
 from apps.timing import services
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,9 @@ class PersistenceWriter:
                 services.session_result_store(event_id=self.event_id, state=state)
             if sources:
                 services.source_logs_store(event_id=self.event_id, messages=sources)
+            if laps or flags or results:
+                # Bulk writes fire no model signals: tell the status API's cache directly.
+                status_cache_bump(event_id=self.event_id)
         finally:
             close_old_connections()
 

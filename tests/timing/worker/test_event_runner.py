@@ -84,7 +84,10 @@ async def test_a_new_owner_resumes_from_the_snapshot_and_reapplies_only_what_it_
     first = EventRunner(event_id=event_a.pk, bus=bus, coordinator=coordinator, channel_layer=layer, config=_config())
     task = asyncio.create_task(first.run())
     await _drain(first, last)
-    await asyncio.sleep(0.2)  # let a snapshot cover part of it
+    deadline = asyncio.get_running_loop().time() + 30
+    while first.stats.snapshots == 0:  # let a snapshot cover part of it
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
     # Simulate a crash: the runner dies without its final snapshot; some entries stay pending.
     first.lost_lease = True
     await task
@@ -133,7 +136,7 @@ async def test_a_quiet_event_is_closed_with_a_session_result_and_marked_not_live
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.02)
     settings.EVENT_LIVE_TIMEOUT_SECONDS = 0  # the relay has gone quiet for longer than the timeout
-    while event_a.pk in worker.tasks:
+    while event_a.pk in worker.tasks or event_a.pk in worker.to_mark_not_live:
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.02)
     worker.stop()
