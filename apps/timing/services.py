@@ -108,8 +108,8 @@ def source_logs_store(*, event_id: int, messages: list[tuple[str, int, float, st
 
 
 def event_worker_settings(*, event_id: int) -> dict | None:
-    event = Event.objects.filter(pk=event_id).values("enable_source_data_logging", "is_deleted").first()
-    return event
+    """What the timing worker needs from the event row: source logging and the X2 loop metadata."""
+    return Event.objects.filter(pk=event_id).values("enable_source_data_logging", "is_deleted", "loops_metadata").first()
 
 
 def event_mark_not_live(*, event_id: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import logging
 import os
 import socket
@@ -147,8 +148,7 @@ class EventRunner:
             self._published_seq = snapshot.seq
         else:
             self.engine = TimingEngine(self.event_id)
-        settings_row = await sync_to_async(services.event_worker_settings)(event_id=self.event_id)
-        self.source_logging = bool(settings_row and settings_row["enable_source_data_logging"])
+        await self._load_event_settings()
         # Entries the previous owner read but never covered with a snapshot are applied again, in order.
         pending = await self.bus.claim_pending(event_id=self.event_id, consumer=self.consumer)
         if pending:
@@ -156,6 +156,16 @@ class EventRunner:
         await self._ask_relay_to_resend(force=False)
         logger.info("event %s: timing worker %s took over at entry %s (seq %s, %d pending re-applied)",
                     self.event_id, self.consumer, self.last_entry, self._published_seq, len(pending))
+
+    async def _load_event_settings(self) -> list[PassResult]:
+        row = await sync_to_async(services.event_worker_settings)(event_id=self.event_id)
+        self.source_logging = bool(row and row["enable_source_data_logging"])
+        loops = (row or {}).get("loops_metadata") or []
+        if loops:
+            # X2 loop roles come from the event row; the engine itself does no I/O.
+            return [self.engine.apply("loopsmetadata", json.dumps(loops), session_id=self.engine.session.session_id,
+                                      received_at=self._idle_clock())]
+        return []
 
     async def _renew_lease(self) -> None:
         interval = self.coordinator.lease_ms / 3000 if hasattr(self.coordinator, "lease_ms") else 5.0
@@ -190,6 +200,8 @@ class EventRunner:
             results.append(engine.apply(message.kind, message.payload, session_id=message.session_id, received_at=when))
             # Time-based rules run on the feed's clock after every message, exactly as a replay does.
             results.append(engine.tick(when))
+            if message.kind == "evtconfchanged":
+                results += await self._load_event_settings()
             self.last_entry = entry_id
             last_key = entry_id_key(entry_id)
             self.stats.applied += 1

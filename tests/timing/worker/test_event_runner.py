@@ -146,3 +146,24 @@ async def test_a_quiet_event_is_closed_with_a_session_result_and_marked_not_live
     result = await SessionResult.objects.select_related("session").aget(event=event_a, session__session_id=67)
     assert not result.session.is_live
     assert len(result.session_state["carPositions"]) > 10
+
+
+async def test_the_events_x2_loop_metadata_reaches_the_engine_and_reloads_on_config_change(event_a):
+    event_a.loops_metadata = [{"id": 7, "type": 1, "name": "Pit In"}]
+    await event_a.asave()
+    bus, coordinator, layer = InProcessBus(), MemoryCoordinator(), InMemoryChannelLayer(capacity=100_000)
+    runner = EventRunner(event_id=event_a.pk, bus=bus, coordinator=coordinator, channel_layer=layer, config=_config())
+    task = asyncio.create_task(runner.run())
+    deadline = asyncio.get_running_loop().time() + 30
+    while runner.engine is None or not runner.engine.feeds.loops:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    assert runner.engine.feeds.loops[7].name == "Pit In"
+    event_a.loops_metadata = [{"id": 7, "type": 1, "name": "Pit Entry"}, {"id": 8, "type": 2, "name": "Pit Out"}]
+    await event_a.asave()
+    last = (await bus.append(event_id=event_a.pk, message=BusMessage(kind="evtconfchanged", session_id=999999,
+                                                                       payload=str(event_a.pk)))).entry_id
+    await _drain(runner, last)
+    assert {loop_id: loop.name for loop_id, loop in runner.engine.feeds.loops.items()} == {7: "Pit Entry", 8: "Pit Out"}
+    await runner.stop()
+    await task
