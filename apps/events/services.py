@@ -66,7 +66,17 @@ def event_update(*, event: Event, **changes) -> Event:
         Event.objects.filter(organization_id=event.organization_id, is_active=True).exclude(pk=event.pk).update(
             is_active=False
         )
+    if "loops_metadata" in changes:
+        transaction.on_commit(lambda: event_config_changed_notify(event_id=event.pk))
     return event
+
+
+def event_config_changed_notify(*, event_id: int) -> None:
+    """Tell the event's timing worker, through its ingest stream, to reload the event's configuration."""
+    from apps.relay.bus import NO_SESSION, BusMessage, bus_append_sync
+
+    bus_append_sync(event_id=event_id, message=BusMessage(kind="evtconfchanged", session_id=NO_SESSION,
+                                                          payload=str(event_id)))
 
 
 @transaction.atomic

@@ -117,3 +117,23 @@ def bus_reset() -> None:
     """Forget the process-wide bus (tests and forked workers)."""
     global _bus
     _bus = None
+
+
+def bus_append_sync(*, event_id: int, message: BusMessage) -> None:
+    """Append from synchronous code (views, tasks): configuration changes the worker must see in order."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        import redis
+
+        from apps.relay.bus_redis import stream_key
+
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+        try:
+            client.xadd(stream_key(event_id), message.to_fields(), maxlen=settings.INGEST_STREAM_MAXLEN, approximate=True)
+        finally:
+            client.close()
+    else:
+        from asgiref.sync import async_to_sync
+
+        async_to_sync(bus_get().append)(event_id=event_id, message=message)
