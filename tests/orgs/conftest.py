@@ -9,6 +9,12 @@ from apps.orgs.signing import public_jwk, secret_fingerprint, signing_key_load
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The shared fixtures give every user a password; PBKDF2 would make the 460-case matrix crawl."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_key_caches():
     jwks_caches_clear()
     yield
@@ -60,7 +66,7 @@ def http_stub():
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
 
