@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 FLUSH_BATCH = 200
+MAX_BATCH = 500
 
 
 def relay_group_name(event_id: int) -> str:
@@ -65,12 +66,32 @@ class RelayConsumer(AsyncWebsocketConsumer):
         if self.identity is None:
             return
         self.binary = bytes_data is not None
-        frame_id = None
         try:
             body = frame_decode(text=text_data, data=bytes_data, max_bytes=settings.RELAY_MAX_FRAME_BYTES)
+        except FrameError as exc:
+            relay_metrics.rejected_frames += 1
+            await self._send({"type": "error", "id": None, "code": exc.code, "error": exc.message})
+            return
+        if body.get("type") == "batch":
+            # A relay with a backlog packs many messages into one frame; each is handled as if sent alone.
+            frames = body.get("frames")
+            if not isinstance(frames, list) or not 0 < len(frames) <= MAX_BATCH:
+                relay_metrics.rejected_frames += 1
+                await self._send({"type": "error", "id": None, "code": "bad_frame",
+                                  "error": f"'frames' must be a list of 1 to {MAX_BATCH} frames"})
+                return
+            for inner in frames:
+                if not await self._receive_one(inner if isinstance(inner, dict) else {"type": None}):
+                    return  # after a refusal the relay resends from there; the rest would be out of order
+            return
+        await self._receive_one(body)
+
+    async def _receive_one(self, body: dict) -> bool:
+        frame_id = body.get("id") if isinstance(body.get("id"), int) else None
+        try:
             frame = frame_parse(body)
-            frame_id = frame.frame_id
             await self._handle(frame)
+            return True
         except FrameError as exc:
             relay_metrics.rejected_frames += 1
             await self._send({"type": "error", "id": exc.frame_id if exc.frame_id is not None else frame_id,
@@ -81,6 +102,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
             relay_metrics.failed += 1
             await self._send({"type": "error", "id": frame_id, "code": "unavailable",
                               "error": "the server could not store this message; resend it later"})
+        return False
 
     async def _handle(self, frame: RelayFrame) -> None:
         if frame.kind == "hello":

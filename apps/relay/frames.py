@@ -5,6 +5,7 @@ A frame is a JSON text frame or a MessagePack binary frame holding one map:
   {"type": "rmonitor"|"multiloop", "id": 17, "session_id": 5, "data": "<raw lines>"}
   {"type": "x2pass"|"x2loop"|"flags"|"ftcar"|"competitors", "id": 18, "session_id": 5, "data": [...]}
   {"type": "session", "id": 19, "session_id": 5, "name": "Race", "tz_offset": -5.0}
+{"type": "batch", "frames": [<frame>, …]} carries up to 500 frames in one WebSocket message.
 Data frames may carry "ts": when the relay read them from the timing system (unix seconds or ISO 8601);
 the engine runs on that clock, so a replayed recording behaves as it did live.
   {"type": "heartbeat", "version": "1.4.0"}

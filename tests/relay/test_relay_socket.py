@@ -214,3 +214,20 @@ async def test_the_worker_can_ask_a_connected_relay_to_resend_its_cached_data(re
     await get_channel_layer().group_send(f"relay-event-{event_a.pk}", {"type": "relay.resend", "force": True})
     assert await communicator.receive_json_from() == {"type": "send_event_data", "force": True}
     await communicator.disconnect()
+
+
+async def test_a_batch_frame_stores_its_messages_in_order_and_stops_at_the_first_refusal(relay_a, event_a):
+    client, secret = relay_a
+    communicator = await _connect(basic_auth(client.client_id, secret))
+    await _hello(communicator, event_a.pk)
+    frames = [{"type": "rmonitor", "id": i, "session_id": 1, "data": f"$F,{i}"} for i in range(1, 4)]
+    frames += [{"type": "teleport", "id": 4}, {"type": "rmonitor", "id": 5, "data": "$F,5"}]
+    await communicator.send_json_to({"type": "batch", "frames": frames})
+    replies = [await communicator.receive_json_from(), await communicator.receive_json_from()]
+    kinds = {r["type"]: r for r in replies}
+    assert kinds["error"]["id"] == 4 and kinds["error"]["code"] == "unknown_type"
+    assert (kinds["ack"]["from"], kinds["ack"]["id"]) == (1, 3)
+    assert await bus_get().length(event_id=event_a.pk) == 3
+    await communicator.send_json_to({"type": "batch", "frames": "nope"})
+    assert (await communicator.receive_json_from())["code"] == "bad_frame"
+    await communicator.disconnect()

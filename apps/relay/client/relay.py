@@ -27,6 +27,7 @@ from apps.relay.client.sources import SourceMessage
 logger = logging.getLogger(__name__)
 
 NO_SESSION = 999999
+BATCH = 100
 _RUN_RE = re.compile(r'^\$B,\s*"?(\d+)"?\s*,\s*"?([^"\r\n]*)"?')
 # Records whose latest value per key makes up the relay's cached picture of the session.
 _CACHED = ("$B", "$C", "$E", "$A", "$COMP", "$G", "$H", "$J")
@@ -206,9 +207,12 @@ class Relay:
                 except TimeoutError:
                     pass
                 continue
-            for frame in frames:
-                await socket.send(json.dumps(frame, separators=(",", ":")))
-                self.status.sent += 1
+            # A backlog goes out packed, up to BATCH messages per WebSocket frame.
+            for start in range(0, len(frames), BATCH):
+                chunk = frames[start:start + BATCH]
+                body = chunk[0] if len(chunk) == 1 else {"type": "batch", "frames": chunk}
+                await socket.send(json.dumps(body, separators=(",", ":")))
+                self.status.sent += len(chunk)
             self._sent_through = frames[-1]["id"]
         if reader.done() and reader.exception():
             raise reader.exception()
