@@ -3,22 +3,11 @@ from __future__ import annotations
 from django.db import models
 
 from apps.events.models import Event, Session
+from apps.timing.engine.flags import Flags
 
 
-class Flag(models.IntegerChoices):
-    UNKNOWN = 0, "Unknown"
-    GREEN = 1, "Green"
-    YELLOW = 2, "Yellow"
-    RED = 3, "Red"
-    WHITE = 4, "White"
-    CHECKERED = 5, "Checkered"
-    BLACK = 6, "Black"
-    PURPLE35 = 7, "Purple (35)"
-    PURPLE60 = 8, "Purple (60)"
-    BLUE = 9, "Blue"
-    MEATBALL = 10, "Meatball"
-    DEBRIS = 11, "Debris"
-    WAVING_YELLOW = 12, "Waving yellow"
+# One source of truth for flag values: the engine's enum; the database only borrows it as choices.
+Flag = models.IntegerChoices("Flag", [(f.name, (f.value, f.name.replace("_", " ").title())) for f in Flags])
 
 
 class CarLap(models.Model):

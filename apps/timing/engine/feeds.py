@@ -418,7 +418,7 @@ def after_rmonitor_message(eng: "TimingEngine", received_at: datetime) -> None:
 # Snapshot codec: the feed state is plain dataclasses, enums, datetimes and containers.
 # ------------------------------------------------------------------------------------------------
 
-_TYPES: dict[str, type] = {}
+_TYPES: dict[str, type] = {"flags.Flags": Flags}
 for _mod in (_ml, _x2, _ft, _flaglist):
     for _name in dir(_mod):
         _obj = getattr(_mod, _name)
@@ -431,8 +431,6 @@ def _type_key(obj: Any) -> str:
     cls = type(obj)
     key = f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
     if _TYPES.get(key) is not cls:
-        if isinstance(obj, IntEnum):  # e.g. the engine's flags.Flags: same values
-            return "flaglist.Flags"
         raise TypeError(f"feed snapshot: unsupported type {cls.__name__}")
     return key
 

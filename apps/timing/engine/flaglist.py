@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import IntEnum
+from .flags import Flags
 from typing import Any, Iterable, Sequence
 
 __all__ = [
@@ -38,30 +38,27 @@ __all__ = [
 ]
 
 
-class Flags(IntEnum):
-    """Flag values as serialised on the wire (integers in JSON and MessagePack)."""
-
-    UNKNOWN = 0
-    GREEN = 1
-    YELLOW = 2
-    RED = 3
-    WHITE = 4
-    CHECKERED = 5
-    BLACK = 6
-    PURPLE35 = 7
-    PURPLE60 = 8
-    BLUE = 9
-    MEATBALL = 10
-    DEBRIS = 11
-    WAVING_YELLOW = 12
-
-
 @dataclass(slots=True, frozen=True)
 class Rejection:
     """Input that could not be used, and why. Parsers return these instead of raising."""
 
     reason: str
     line: str
+
+
+def json_array(payload: Any, what: str) -> tuple[list[Any] | None, list[Rejection]]:
+    """Decode a relay JSON array: (items, []) or (None, [reason]); JSON null counts as an empty list."""
+    if isinstance(payload, list):
+        return payload, []
+    try:
+        data = json.loads(payload)
+    except (ValueError, TypeError) as exc:
+        return None, [Rejection(f"invalid JSON: {exc}", str(payload)[:200])]
+    if data is None:
+        return [], []
+    if not isinstance(data, list):
+        return None, [Rejection(f"{what} is not a JSON array", str(payload)[:200])]
+    return data, []
 
 
 @dataclass(slots=True, frozen=True)
@@ -123,14 +120,9 @@ def _pick(obj: dict[str, Any], *names: str) -> Any:
 
 def parse_flag_list(payload: str) -> tuple[list[FlagPeriod], list[Rejection]]:
     """Parse the relay's JSON flag list. Bad elements are rejected one by one."""
-    try:
-        data = json.loads(payload)
-    except (ValueError, TypeError) as exc:
-        return [], [Rejection(f"invalid JSON: {exc}", str(payload)[:200])]
+    data, rejected = json_array(payload, "flag list")
     if data is None:
-        return [], []
-    if not isinstance(data, list):
-        return [], [Rejection("flag list is not a JSON array", str(payload)[:200])]
+        return [], rejected
 
     periods: list[FlagPeriod] = []
     rejections: list[Rejection] = []

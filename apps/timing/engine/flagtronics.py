@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
-from .flaglist import FlagPeriod, Flags, Rejection, as_period, parse_local_datetime
+from .flaglist import FlagPeriod, Flags, Rejection, as_period, json_array, parse_local_datetime
 
 __all__ = [
     "FtVehicle",
@@ -208,14 +208,9 @@ def _vehicle_from(obj: Mapping[str, Any]) -> FtVehicle:
 
 def parse_vehicles(payload: str) -> tuple[list[FtVehicle], list[Rejection]]:
     """Parse an ``ftcar`` JSON array; a bad record is rejected, the others still parse."""
-    try:
-        data = json.loads(payload)
-    except (ValueError, TypeError) as exc:
-        return [], [Rejection(f"invalid JSON: {exc}", str(payload)[:200])]
+    data, rejected = json_array(payload, "vehicle payload")
     if data is None:
-        return [], []
-    if not isinstance(data, list):
-        return [], [Rejection("vehicle payload is not a JSON array", str(payload)[:200])]
+        return [], rejected
     vehicles: list[FtVehicle] = []
     rejections: list[Rejection] = []
     for item in data:

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any, Mapping
 
-from .flaglist import Rejection, parse_local_datetime
+from .flaglist import Rejection, json_array, parse_local_datetime
 
 __all__ = [
     "LoopType",
@@ -159,22 +159,8 @@ def _str(obj: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _json_array(payload: Any, what: str) -> tuple[list[Any] | None, list[Rejection]]:
-    if isinstance(payload, list):
-        return payload, []
-    try:
-        data = json.loads(payload)
-    except (ValueError, TypeError) as exc:
-        return None, [Rejection(f"invalid JSON: {exc}", str(payload)[:200])]
-    if data is None:
-        return [], []
-    if not isinstance(data, list):
-        return None, [Rejection(f"{what} is not a JSON array", str(payload)[:200])]
-    return data, []
-
-
 def _parse_each(payload: Any, what: str, build) -> tuple[list[Any], list[Rejection]]:
-    data, rejections = _json_array(payload, what)
+    data, rejections = json_array(payload, what)
     if data is None:
         return [], rejections
     items: list[Any] = []
