@@ -6,8 +6,10 @@ audience, from the wrong issuer, tampered with, or unsigned (alg=none). Each cas
 after every case by someone outside org A, org A's data is exactly as it was (no cross-organization write), and a
 200 answer to someone outside org A mentions nothing of org A (no cross-organization read).
 
-The status API and the viewer socket are not in this matrix yet: they did not exist when it was written (the
-viewer socket is anonymous and gated by access codes, not by organization roles).
+The status API (read, mostly anonymous) is gated by access codes, not roles: with org A's event private, every
+event-scoped status action answers 401 to everyone without the code (admins and relays of org A included), and with
+the code it answers every caller the action's declared policy admits (IsAuthenticated ones: 401 to anonymous).
+The viewer socket is not in this matrix yet (it was still being written).
 """
 
 from __future__ import annotations
@@ -201,22 +203,40 @@ def _org_a_state(world) -> tuple:
     return (org.name, org.website, org.is_deleted, events, members, clients)
 
 
-@pytest.mark.parametrize("caller", CALLERS)
+def _each_caller_rolled_back(check, world, machine_token, settings):
+    """Run check(caller, api) for every caller, each inside a savepoint that is rolled back: every caller meets the
+    same fresh org A, at the cost of one fixture set-up per endpoint. Returns the failures."""
+    from django.db import transaction
+
+    clients = {caller: _caller_client(caller, world, machine_token, settings) for caller in CALLERS}
+    failures = []
+    for caller in CALLERS:
+        with transaction.atomic():
+            try:
+                check(caller, clients[caller])
+            except AssertionError as exc:
+                failures.append(f"{caller}: {exc}")
+            transaction.set_rollback(True)
+    return failures
+
+
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
-def test_every_management_endpoint_answers_every_caller_as_expected(endpoint, caller, world, machine_token, settings):
-    api = _caller_client(caller, world, machine_token, settings)
-    before = _org_a_state(world)
-    path = _fill(endpoint.path, world)
-    kwargs = {"format": "json"} if endpoint.body is not None else {}
-    body = _fill(endpoint.body, world)
-    response = getattr(api, endpoint.method)(path, body, **kwargs) if body is not None else getattr(
-        api, endpoint.method)(path)
-    assert response.status_code == endpoint.status_for(caller), (caller, endpoint.name, response.content[:300])
-    if caller in OUTSIDERS:
-        assert _org_a_state(world) == before, f"{caller} changed org A through {endpoint.name}"
-        if response.status_code == 200:
-            text = response.content.decode("utf-8", "replace")
-            assert "Alpha" not in text and world["relay_a"].client_id not in text, (caller, endpoint.name, text[:300])
+def test_every_management_endpoint_answers_every_caller_as_expected(endpoint, world, machine_token, settings):
+    def check(caller, api):
+        before = _org_a_state(world)
+        path = _fill(endpoint.path, world)
+        body = _fill(endpoint.body, world)
+        call = getattr(api, endpoint.method)
+        response = call(path, body, format="json") if body is not None else call(path)
+        expected = endpoint.status_for(caller)
+        assert response.status_code == expected, f"got {response.status_code}, expected {expected}: {response.content[:200]}"
+        if caller in OUTSIDERS:
+            assert _org_a_state(world) == before, "changed org A"
+            if response.status_code == 200:
+                text = response.content.decode("utf-8", "replace")
+                assert "Alpha" not in text and world["relay_a"].client_id not in text, f"read org A: {text[:200]}"
+
+    assert _each_caller_rolled_back(check, world, machine_token, settings) == []
 
 
 # --- the relay socket ------------------------------------------------------------------------------------------
@@ -280,3 +300,45 @@ async def test_every_caller_of_the_relay_socket_gets_the_expected_answer(caller,
             assert hello["code"] == "forbidden" and sent["code"] == "no_hello"
         await communicator.disconnect()
     assert await bus_get().length(event_id=event_a.pk) == (1 if expected == "ack" else 0)
+
+
+# --- the status API ---------------------------------------------------------------------------------------------
+
+
+def _status_actions():
+    from apps.events.api_status import EVENT_ACTIONS, ORGANIZATION_ACTIONS, V2_ONLY
+
+    cases = [(f"/status/v1/Events/{name}", view) for name, view in EVENT_ACTIONS.items()]
+    cases += [(f"/status/v2/Events/{name}", view) for name, view in V2_ONLY.items()]
+    cases += [(f"/status/v1/Organization/{name}", view) for name, view in ORGANIZATION_ACTIONS.items()]
+    return cases
+
+
+STATUS_QUERY = "eventId={event_a}&sessionId=1&car=7&carNumber=7&organizationId={org_a}&startDateUtc=2026-04-20"
+
+
+@pytest.mark.parametrize(("path", "view"), _status_actions(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_status_endpoint_answers_every_caller_as_expected(path, view, world, machine_token, settings,
+                                                                 clean_redis):
+    from django.utils import timezone
+    from rest_framework.permissions import IsAuthenticated
+
+    from apps.events.models import Session
+
+    settings.STATUS_THROTTLE_RATES = {}
+    event_a = world["event_a"]
+    Event.objects.filter(pk=event_a.pk).update(is_private=True, access_code="1234")
+    Session.objects.create(event=event_a, session_id=1, name="Race", start_time=timezone.now())
+    event_scoped = "event_checked" in view.get.__code__.co_names
+    needs_login = any(p is IsAuthenticated for p in view.permission_classes)
+
+    def check(caller, api):
+        for with_code in (False, True):
+            headers = {"HTTP_X_EVENT_ACCESS_CODE": "1234"} if with_code else {}
+            status = api.get(f"{path}?{_fill(STATUS_QUERY, world)}", **headers).status_code
+            if caller in BAD_TOKENS or (needs_login and caller == "anonymous") or (event_scoped and not with_code):
+                assert status == 401, f"code={with_code}: got {status}, expected 401"
+            else:
+                assert status not in (401, 403), f"code={with_code}: got {status}, expected to be let through"
+
+    assert _each_caller_rolled_back(check, world, machine_token, settings) == []
