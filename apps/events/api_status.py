@@ -12,6 +12,7 @@ import datetime as dt
 
 from django.http import HttpResponse
 from django.utils.http import http_date, parse_http_date_safe
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
@@ -89,7 +90,26 @@ CODE_HEADER = OpenApiParameter("X-Event-Access-Code", str, OpenApiParameter.HEAD
                                description="Access code of a private event")
 
 
+ERROR_BODY = {"type": "object", "properties": {"detail": {"type": "string"}}}
+ERROR_RESPONSES = (("400", "A missing or malformed parameter"),
+                   ("401", "Access code required or invalid, or authentication required"),
+                   ("404", "No such event or organization"), ("429", "Too many requests (see Retry-After)"))
+
+
+class StatusAutoSchema(AutoSchema):
+    """Documents the error answers every status action can give: 400, 401, 404 and 429 with `{"detail": ...}`."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        media_types = self.map_renderers("media_type") or ["application/json"]
+        for code, description in ERROR_RESPONSES:
+            response = responses.setdefault(code, {"description": description})
+            response.setdefault("content", {m: {"schema": ERROR_BODY if "json" in m else {}} for m in media_types})
+        return responses
+
+
 class StatusView(APIView):
+    schema = StatusAutoSchema()
     authentication_classes = [BearerMachineAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
     renderer_classes = [StatusJSONRenderer, StatusMsgPackRenderer]
@@ -117,7 +137,10 @@ class StatusView(APIView):
             raise exceptions.NotFound("event")
         if access is Access.DENIED:
             raise AccessDenied()
-        self.private = selectors.event_privacy_get(event_id=event_id)[0]
+        privacy = selectors.event_privacy_get(event_id=event_id)
+        if privacy is None:  # ids <= 0 pass the access check (as on the hub) but are no event here
+            raise exceptions.NotFound("event")
+        self.private = privacy[0]
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -156,7 +179,8 @@ def _summaries(events) -> tuple[list, list]:
     return items, shapes.positional_many(items, shapes.EVENT_SUMMARY)
 
 
-LIST_RESPONSE = {200: OpenApiTypes.OBJECT}
+LIST_RESPONSE = {200: {"type": "array", "items": {"type": "object", "additionalProperties": {}}}}
+NULLABLE_OBJECT = {"type": "object", "additionalProperties": {}, "nullable": True}
 
 
 # ---------------------------------------------------------------- events
@@ -287,7 +311,7 @@ class GetCurrentSessionStateJson(StatusView):
 
 class LoadInCarPayload(StatusView):
     @extend_schema(operation_id="LoadInCarPayload", parameters=_params(EVENT_ID, CAR) + [CODE_HEADER],
-                   responses={200: OpenApiTypes.OBJECT}, summary="Driver mode: one car, its neighbours, the flag")
+                   responses={200: NULLABLE_OBJECT}, summary="Driver mode: one car, its neighbours, the flag")
     def get(self, request, **kwargs):
         from apps.timing.livestate import LiveState, in_car_payload, in_car_to_msgpack
         from apps.timing.selectors import live_state_get
@@ -312,7 +336,7 @@ def _uncached(request, json_data, msgpack_data) -> Response:
 
 class LoadSessionResults(StatusView):
     @extend_schema(operation_id="LoadSessionResults", parameters=_params(EVENT_ID, SESSION_ID) + [CODE_HEADER],
-                   responses={200: OpenApiTypes.OBJECT}, summary="A session's final SessionState (null if none)")
+                   responses={200: NULLABLE_OBJECT}, summary="A session's final SessionState (null if none)")
     def get(self, request, **kwargs):
         event_id, session_id = self.param("eventId", int), self.param("sessionId", int)
         self.event_checked(event_id)
@@ -417,7 +441,7 @@ class LoadCarControlLogs(StatusView):
 
 
 class LoadCompetitorMetadata(StatusView):
-    @extend_schema(operation_id="LoadCompetitorMetadata", responses={200: OpenApiTypes.OBJECT},
+    @extend_schema(operation_id="LoadCompetitorMetadata", responses={200: NULLABLE_OBJECT},
                    parameters=_params(EVENT_ID, CAR) + [CODE_HEADER], summary="One competitor (null if unknown)")
     def get(self, request, **kwargs):
         event_id, car = self.param("eventId", int), self.param("car")
