@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from apps.orgs.admin_scoping import OrgScopedAdmin
 from apps.orgs.models import ApiClient, Membership, Organization, RelayClient, RelayLog
-from apps.orgs.secrets import secret_generate, secret_hash
+from apps.orgs.services import machine_client_create, machine_client_delete, machine_client_rotate_secret
 
 
 @admin.register(Organization)
@@ -53,38 +53,52 @@ class MachineClientAdmin(OrgScopedAdmin):
     readonly_fields = ("last_seen", "created")
     actions = ("rotate_secret",)
 
+    kind = "relay"
+
     def save_model(self, request, obj, form, change):
-        secret = None
-        if not change:
-            secret = secret_generate()
-            obj.secret_hash = secret_hash(secret=secret)
-        super().save_model(request, obj, form, change)
-        if secret:
-            self.message_user(
-                request,
-                f"Client {obj.client_id} created. Its secret, shown only now: {secret}",
-                messages.WARNING,
-            )
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # New clients go through the provisioning service: one client-id rule, Keycloak when configured.
+        created, secret = machine_client_create(
+            organization=obj.organization, kind=self.kind, name=obj.client_id, description=obj.description
+        )
+        obj.pk, obj.client_id, obj.secret_hash, obj.created = (
+            created.pk, created.client_id, created.secret_hash, created.created
+        )
+        obj._state.adding = False
+        if obj.is_active != created.is_active:
+            type(obj).objects.filter(pk=obj.pk).update(is_active=obj.is_active)
+        self.message_user(
+            request,
+            f"Client {created.client_id} created. Its secret, shown only now: {secret}",
+            messages.WARNING,
+        )
 
     @admin.action(description="Rotate the secret (the old one stops working at once)")
     def rotate_secret(self, request, queryset):
         for client in queryset:
             if not self.has_change_permission(request, client):
                 continue
-            secret = secret_generate()
-            client.secret_hash = secret_hash(secret=secret)
-            client.save(update_fields=["secret_hash"])
+            secret = machine_client_rotate_secret(client=client)
             self.message_user(request, f"New secret for {client.client_id}, shown only now: {secret}", messages.WARNING)
+
+    def delete_model(self, request, obj):
+        machine_client_delete(client=obj)
+
+    def delete_queryset(self, request, queryset):
+        for client in queryset:
+            machine_client_delete(client=client)
 
 
 @admin.register(RelayClient)
 class RelayClientAdmin(MachineClientAdmin):
-    pass
+    kind = "relay"
 
 
 @admin.register(ApiClient)
 class ApiClientAdmin(MachineClientAdmin):
-    pass
+    kind = "api"
 
 
 @admin.register(RelayLog)

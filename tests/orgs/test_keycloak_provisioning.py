@@ -115,3 +115,25 @@ def test_without_keycloak_clients_are_local(org_a, settings):
     settings.KEYCLOAK_ADMIN_URL = ""
     client, secret = machine_client_create(organization=org_a, kind="api")
     assert isinstance(client, ApiClient) and secret_matches(secret=secret, digest=client.secret_hash)
+
+
+def test_a_client_added_in_the_admin_is_created_in_keycloak_and_rotated_there(keycloak, admin_a, org_a):
+    from django.urls import reverse
+
+    admin_a.is_superuser = admin_a.is_staff = True
+    admin_a.save()
+    browser = APIClient()
+    browser.force_login(admin_a)
+    response = browser.post(reverse("admin:orgs_relayclient_add"),
+                            {"organization": org_a.pk, "client_id": "relay-pits", "description": "pit lane",
+                             "is_active": "on"}, follow=True)
+    (kc,) = keycloak.clients.values()
+    assert kc["clientId"] == "relay-pits" and kc["secret"].encode() in response.content  # shown once
+    assert keycloak.role_mappings[kc["sa_user"]] == [keycloak.roles["relay-svc"]]
+    local = RelayClient.objects.get(client_id="relay-pits")
+    assert secret_matches(secret=kc["secret"], digest=local.secret_hash)
+    browser.post(reverse("admin:orgs_relayclient_changelist"),
+                 {"action": "rotate_secret", "_selected_action": [local.pk]})
+    local.refresh_from_db()
+    assert secret_matches(secret=kc["secret"], digest=local.secret_hash)  # kc["secret"] is the regenerated one
+    assert ("POST", f"/admin/realms/redmist/clients/{kc['id']}/client-secret") in keycloak.calls

@@ -323,3 +323,14 @@ def test_write_endpoints_are_throttled_per_caller(as_user, editor_a, event_a, se
     codes = [client.put(f"{EM}/Event/UpdateEventStatusActive?eventId={event_a.id}").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     assert client.get(f"{EM}/Event/LoadEvent?eventId={event_a.id}").status_code == 200  # reads are not throttled
+
+
+def test_cors_allows_configured_origins_only(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://timing.example.org"]
+    preflight = {"HTTP_ORIGIN": "https://timing.example.org", "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "POST",
+                 "HTTP_ACCESS_CONTROL_REQUEST_HEADERS": "authorization, content-type"}
+    allowed = client.options(f"{EM}/Event/SaveNewEvent", **preflight)
+    assert allowed["Access-Control-Allow-Origin"] == "https://timing.example.org"
+    assert "authorization" in allowed["Access-Control-Allow-Headers"]
+    refused = client.options(f"{EM}/Event/SaveNewEvent", **{**preflight, "HTTP_ORIGIN": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in refused
