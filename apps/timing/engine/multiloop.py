@@ -71,7 +71,10 @@ def epoch_to_datetime(seconds: int | None) -> datetime | None:
 # ---------------------------------------------------------------------------------------------
 # Records
 # ---------------------------------------------------------------------------------------------
-@dataclass(slots=True, frozen=True)
+# Parsed records are plain slotted dataclasses, not frozen ones: a frozen slotted dataclass sets
+# every field through object.__setattr__, which made building a 22-field `$C` cost twice as much.
+# Nothing mutates a record after parsing; the state-side values below stay frozen.
+@dataclass(slots=True)
 class Header:
     record: str  # record letter, e.g. "C"
     state: str  # "N" new, "R" repeated, "U" updated (anything else is read as "N")
@@ -79,7 +82,7 @@ class Header:
     preamble: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Heartbeat:
     header: Header
     track_status: str
@@ -89,7 +92,7 @@ class Heartbeat:
     time_to_go_ms: int | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Entry:
     header: Header
     number: str
@@ -101,7 +104,7 @@ class Entry:
     competitor_id: int | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class CompletedLap:
     header: Header
     rank: int | None
@@ -127,7 +130,7 @@ class CompletedLap:
     laps_led: int | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class CompletedSectionRecord:
     header: Header
     number: str
@@ -138,7 +141,7 @@ class CompletedSectionRecord:
     last_lap: int | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class LineCrossing:
     header: Header
     number: str
@@ -150,7 +153,7 @@ class LineCrossing:
     crossing_status: str  # P pit lane, otherwise track
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class InvalidatedLap:
     header: Header
     number: str  # may be "??" when the timing system does not know the car
@@ -158,7 +161,7 @@ class InvalidatedLap:
     elapsed_ms: int | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class FlagInformation:
     header: Header
     track_status: str
@@ -174,7 +177,7 @@ class FlagInformation:
     average_speed: str  # mph, as text
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class NewLeader:
     header: Header
     number: str
@@ -184,7 +187,7 @@ class NewLeader:
     lead_change_index: int | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class RunInformation:
     header: Header
     event_name: str
@@ -194,7 +197,7 @@ class RunInformation:
     start_time_sec: int | None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class TrackSection:
     name: str
     length_inches: int | None
@@ -202,7 +205,7 @@ class TrackSection:
     end_label: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class TrackInformation:
     header: Header
     name: str
@@ -212,7 +215,7 @@ class TrackInformation:
     sections: tuple[TrackSection, ...]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class AnnouncementRecord:
     header: Header
     message_number: int
@@ -222,7 +225,7 @@ class AnnouncementRecord:
     text: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Version:
     header: Header
     major: int | None
@@ -294,10 +297,30 @@ _LAYOUTS: dict[str, tuple[type, tuple[tuple[str, str], ...]]] = {
 }
 
 
+# Per layout: the record class, the number of payload fields, which of them are hexadecimal,
+# and whether the fast path applies (layouts with decimal fields always take the checked path).
+_FAST_LAYOUTS: dict[str, tuple[type, int, tuple[bool, ...], bool]] = {
+    record: (cls, len(layout), tuple(kind == "x" for _, kind in layout), all(kind != "d" for _, kind in layout))
+    for record, (cls, layout) in _LAYOUTS.items()
+}
+
+
 def _fixed(record: str, header: Header, payload: list[str]) -> Record:
+    cls, count, hex_mask, fast = _FAST_LAYOUTS[record]
+    if len(payload) < count:
+        raise _FieldError(f"${record} needs {count} payload fields, got {len(payload)}")
+    if fast:
+        texts = [raw.strip() for raw in payload[:count]]
+        hexes = "".join([t for t, is_hex in zip(texts, hex_mask) if is_hex])
+        # One digit check for all hex fields together; a failure takes the checked path below,
+        # which names the first offending field.
+        if not hexes or _HEX_MATCH(hexes) is not None:
+            return cls(header, *[(int(t, 16) if t else None) if is_hex else t for t, is_hex in zip(texts, hex_mask)])
+    return _fixed_checked(record, header, payload)
+
+
+def _fixed_checked(record: str, header: Header, payload: list[str]) -> Record:
     cls, layout = _LAYOUTS[record]
-    if len(payload) < len(layout):
-        raise _FieldError(f"${record} needs {len(layout)} payload fields, got {len(payload)}")
     values: list[Any] = [header]
     append = values.append
     for (name, kind), raw in zip(layout, payload):
