@@ -241,9 +241,6 @@ def test_every_management_endpoint_answers_every_caller_as_expected(endpoint, wo
 
 # --- the relay socket ------------------------------------------------------------------------------------------
 
-RELAY_SOCKET_EXPECT = {"relay_a": "ack", "relay_b": "forbidden"}
-
-
 @pytest.fixture
 def fresh_relay_bus(clean_redis):
     from apps.relay.bus import bus_reset
@@ -255,16 +252,12 @@ def fresh_relay_bus(clean_redis):
     bus_reset()
 
 
-@pytest.mark.asyncio
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("caller", CALLERS)
-async def test_every_caller_of_the_relay_socket_gets_the_expected_answer(caller, world, machine_token, settings,
-                                                                         fresh_relay_bus):
+async def _relay_socket_outcome(caller, world, machine_token, settings) -> str:
+    """Connect as the caller, say hello for org A's event and send one RMonitor line; name what happened."""
     from channels.db import database_sync_to_async
     from django.conf import settings as live_settings
     from django.contrib.sessions.backends.db import SessionStore
 
-    from apps.relay.bus import bus_get
     from redmist.asgi import application
 
     headers = []
@@ -282,24 +275,36 @@ async def test_every_caller_of_the_relay_socket_gets_the_expected_answer(caller,
     communicator = WebsocketCommunicator(application, "/ws/relay/", headers=headers)
     connected, _ = await communicator.connect()
     assert connected
-    expected = RELAY_SOCKET_EXPECT.get(caller, "unauthorized")
-    event_a = world["event_a"]
-    if expected == "unauthorized":
-        reply = await communicator.receive_json_from()
-        assert reply["code"] == "unauthorized"
-        assert await communicator.receive_output() == {"type": "websocket.close", "code": 4401}
-    else:
-        await communicator.send_json_to({"type": "hello", "event_id": event_a.pk, "epoch": uuid.uuid4().hex,
-                                         "version": "1.0"})
-        hello = await communicator.receive_json_from()
-        await communicator.send_json_to({"type": "rmonitor", "id": 1, "session_id": 1, "data": "$F,1"})
-        sent = await communicator.receive_json_from()
-        if expected == "ack":
-            assert hello["type"] == "welcome" and sent["type"] == "ack"
-        else:
-            assert hello["code"] == "forbidden" and sent["code"] == "no_hello"
-        await communicator.disconnect()
-    assert await bus_get().length(event_id=event_a.pk) == (1 if expected == "ack" else 0)
+    first = await communicator.receive_json_from() if not headers or caller not in ("relay_a", "relay_b") else None
+    if first is not None:
+        closed = await communicator.receive_output()
+        return f"{first.get('code')}/{closed.get('code')}"
+    await communicator.send_json_to({"type": "hello", "event_id": world["event_a"].pk, "epoch": uuid.uuid4().hex,
+                                     "version": "1.0"})
+    hello = await communicator.receive_json_from()
+    await communicator.send_json_to({"type": "rmonitor", "id": 1, "session_id": 1, "data": "$F,1"})
+    sent = await communicator.receive_json_from()
+    await communicator.disconnect()
+    return f"{hello.get('type') if hello['type'] == 'welcome' else hello.get('code')}/{sent.get('type') if sent['type'] == 'ack' else sent.get('code')}"
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_every_caller_of_the_relay_socket_gets_the_expected_answer(world, machine_token, settings,
+                                                                         fresh_relay_bus):
+    """Only org A's relay may send to org A's event; org B's relay is told the event is not its own; everyone
+    else (people, API clients, anonymous, bad tokens) is refused at connect and disconnected with 4401."""
+    from apps.relay.bus import bus_get
+
+    expected = {caller: "unauthorized/4401" for caller in CALLERS}
+    expected.update(relay_a="welcome/ack", relay_b="forbidden/no_hello")
+    seen = {}
+    for caller in CALLERS:
+        before = await bus_get().length(event_id=world["event_a"].pk)
+        seen[caller] = await _relay_socket_outcome(caller, world, machine_token, settings)
+        appended = await bus_get().length(event_id=world["event_a"].pk) - before
+        assert appended == (1 if caller == "relay_a" else 0), caller
+    assert seen == expected
 
 
 # --- the status API ---------------------------------------------------------------------------------------------
