@@ -19,6 +19,7 @@ Public API (pure, no I/O; ``MultiloopState`` is owned by the caller and updated 
 from __future__ import annotations
 
 import re
+from itertools import compress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Union
@@ -311,7 +312,7 @@ def _fixed(record: str, header: Header, payload: list[str]) -> Record:
         raise _FieldError(f"${record} needs {count} payload fields, got {len(payload)}")
     if fast:
         texts = [raw.strip() for raw in payload[:count]]
-        hexes = "".join([t for t, is_hex in zip(texts, hex_mask) if is_hex])
+        hexes = "".join(compress(texts, hex_mask))
         # One digit check for all hex fields together; a failure takes the checked path below,
         # which names the first offending field.
         if not hexes or _HEX_MATCH(hexes) is not None:
@@ -369,6 +370,9 @@ def _announcement(header: Header, payload: list[str], delimiter: str) -> Announc
                               delimiter.join(payload[4:]).strip())
 
 
+_RECORD_STATES = frozenset({"N", "R", "U"})
+
+
 def parse_line(line: str) -> Record | Rejection | None:
     """Parse one record; None for a blank line."""
     text = line.lstrip("\ufeff").rstrip("\r\n")
@@ -389,8 +393,8 @@ def parse_line(line: str) -> Record | Rejection | None:
         sequence = _hex(parts[2], "sequence")
         if sequence is None:
             raise _FieldError("sequence: missing")
-        state = parts[1].strip() if parts[1].strip() in ("N", "R", "U") else "N"
-        header = Header(record, state, sequence, parts[3].strip())
+        state = parts[1].strip()
+        header = Header(record, state if state in _RECORD_STATES else "N", sequence, parts[3].strip())
         payload = parts[4:]
         if record == "E":
             return _entry(header, payload)
@@ -629,35 +633,31 @@ def _entry_rec(state: MultiloopState, rec: Entry, update: MultiloopUpdate) -> No
 def apply_multiloop(state: MultiloopState, records: Iterable[Record | Rejection]) -> MultiloopUpdate:
     """Fold records (in order) into the state; return what changed. Rejections are skipped."""
     update = MultiloopUpdate()
+    appliers = _APPLIERS
     for rec in records:
-        if isinstance(rec, Rejection):
-            continue
+        apply = appliers.get(type(rec))
+        if apply is None:
+            continue  # a Rejection
         state.active = True
-        if isinstance(rec, CompletedLap):
-            _completed_lap(state, rec, update)
-        elif isinstance(rec, CompletedSectionRecord):
-            _completed_section(state, rec, update)
-        elif isinstance(rec, LineCrossing):
-            _line_crossing(state, rec, update)
-        elif isinstance(rec, InvalidatedLap):
-            _invalidated(state, rec, update)
-        elif isinstance(rec, FlagInformation):
-            _flag_info(state, rec, update)
-        elif isinstance(rec, NewLeader):
-            _new_leader(state, rec, update)
-        elif isinstance(rec, RunInformation):
-            _run_info(state, rec, update)
-        elif isinstance(rec, TrackInformation):
-            _track_info(state, rec, update)
-        elif isinstance(rec, AnnouncementRecord):
-            _announcement_rec(state, rec, update)
-        elif isinstance(rec, Entry):
-            _entry_rec(state, rec, update)
-        elif isinstance(rec, Heartbeat):
-            state.heartbeat = rec  # parsed only: RMonitor's heartbeat drives the session clock
-        elif isinstance(rec, Version):
-            state.version = rec
+        apply(state, rec, update)
     return update
+
+
+def _heartbeat_rec(state: MultiloopState, rec: Heartbeat, update: MultiloopUpdate) -> None:
+    state.heartbeat = rec  # parsed only: RMonitor's heartbeat drives the session clock
+
+
+def _version_rec(state: MultiloopState, rec: Version, update: MultiloopUpdate) -> None:
+    state.version = rec
+
+
+# One lookup per record instead of an isinstance chain (the record classes are final).
+_APPLIERS: dict[type, Any] = {
+    CompletedLap: _completed_lap, CompletedSectionRecord: _completed_section, LineCrossing: _line_crossing,
+    InvalidatedLap: _invalidated, FlagInformation: _flag_info, NewLeader: _new_leader, RunInformation: _run_info,
+    TrackInformation: _track_info, AnnouncementRecord: _announcement_rec, Entry: _entry_rec,
+    Heartbeat: _heartbeat_rec, Version: _version_rec,
+}
 
 
 def car_values(state: MultiloopState, number: str | None) -> dict[str, Any]:
