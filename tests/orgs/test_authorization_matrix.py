@@ -9,7 +9,8 @@ after every case by someone outside org A, org A's data is exactly as it was (no
 The status API (read, mostly anonymous) is gated by access codes, not roles: with org A's event private, every
 event-scoped status action answers 401 to everyone without the code (admins and relays of org A included), and with
 the code it answers every caller the action's declared policy admits (IsAuthenticated ones: 401 to anonymous).
-The viewer socket is not in this matrix yet (it was still being written).
+The viewer socket is anonymous too: every subscription to org A's private event is refused to every caller
+without the code and granted with it, whoever the caller is.
 """
 
 from __future__ import annotations
@@ -305,6 +306,57 @@ async def test_every_caller_of_the_relay_socket_gets_the_expected_answer(world, 
         appended = await bus_get().length(event_id=world["event_a"].pk) - before
         assert appended == (1 if caller == "relay_a" else 0), caller
     assert seen == expected
+
+
+VIEWER_SUBSCRIPTIONS = [
+    ("SubscribeToEventV2WithCode", []), ("SubscribeToEvent", []), ("SubscribeToControlLogs", []),
+    ("SubscribeToCarControlLogs", ["7"]), ("SubscribeToInCarDriverEventV2", ["7"]),
+    ("SubscribeToInCarDriverEvent", ["7"]),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_every_viewer_socket_subscription_needs_the_private_events_code_whoever_asks(
+        world, machine_token, settings, clean_redis):
+    from channels.db import database_sync_to_async
+    from channels.routing import URLRouter
+
+    from apps.events.selectors import ACCESS_DENIED_MESSAGE
+    from apps.timing.fanout import hubs_reset
+    from redmist.routing import websocket_urlpatterns
+
+    hubs_reset()
+    app = URLRouter(websocket_urlpatterns)
+    event_a = world["event_a"]
+    await Event.objects.filter(pk=event_a.pk).aupdate(is_private=True, access_code="1234")
+    failures = []
+    try:
+        for caller in CALLERS:
+            headers = []
+            if caller in MACHINES:
+                token = await database_sync_to_async(machine_token)(world[caller])
+                headers = [(b"authorization", f"Bearer {token}".encode())]
+            elif caller in BAD_TOKENS:
+                headers = [(b"authorization", f"Bearer {_bad_token(caller, world['relay_a'], settings)}".encode())]
+            communicator = WebsocketCommunicator(app, "/ws/status/", headers=headers)
+            connected, _ = await communicator.connect()
+            assert connected, caller
+            for number, (method, extra) in enumerate(VIEWER_SUBSCRIPTIONS):
+                for code in (None, "1234"):
+                    invocation = f"{number}-{code}"
+                    await communicator.send_json_to({"id": invocation, "method": method,
+                                                     "args": [event_a.pk, *extra, code]})
+                    reply = await communicator.receive_json_from()
+                    while reply.get("id") != invocation:
+                        reply = await communicator.receive_json_from()
+                    expected = "ok" if code else "error"
+                    if reply["type"] != expected or (code is None and reply["error"] != ACCESS_DENIED_MESSAGE):
+                        failures.append(f"{caller} {method} code={code}: {reply}")
+            await communicator.disconnect()
+    finally:
+        hubs_reset()
+    assert failures == []
 
 
 # --- the status API ---------------------------------------------------------------------------------------------
