@@ -306,18 +306,19 @@ _FAST_LAYOUTS: dict[str, tuple[type, int, tuple[bool, ...], bool]] = {
 }
 
 
-def _fixed(record: str, header: Header, payload: list[str]) -> Record:
+def _fixed(record: str, header: Header, parts: list[str]) -> Record:
+    """A fixed-layout record from its split line (the payload starts after the 4 header fields)."""
     cls, count, hex_mask, fast = _FAST_LAYOUTS[record]
-    if len(payload) < count:
-        raise _FieldError(f"${record} needs {count} payload fields, got {len(payload)}")
+    if len(parts) - 4 < count:
+        raise _FieldError(f"${record} needs {count} payload fields, got {len(parts) - 4}")
     if fast:
-        texts = [raw.strip() for raw in payload[:count]]
+        texts = [raw.strip() for raw in parts[4:4 + count]]
         hexes = "".join(compress(texts, hex_mask))
         # One digit check for all hex fields together; a failure takes the checked path below,
         # which names the first offending field.
         if not hexes or _HEX_MATCH(hexes) is not None:
             return cls(header, *[(int(t, 16) if t else None) if is_hex else t for t, is_hex in zip(texts, hex_mask)])
-    return _fixed_checked(record, header, payload)
+    return _fixed_checked(record, header, parts[4:])
 
 
 def _fixed_checked(record: str, header: Header, payload: list[str]) -> Record:
@@ -371,12 +372,13 @@ def _announcement(header: Header, payload: list[str], delimiter: str) -> Announc
 
 
 _RECORD_STATES = frozenset({"N", "R", "U"})
+_VARIABLE_LAYOUTS = frozenset("ETA")  # records whose field count depends on their content
 
 
 def parse_line(line: str) -> Record | Rejection | None:
     """Parse one record; None for a blank line."""
     text = line.lstrip("\ufeff").rstrip("\r\n")
-    if not text.strip():
+    if not text or text.isspace():  # blank (isspace: no stripped copy of every line)
         return None
     if not text.startswith("$") or len(text) < 2:
         return Rejection("not a Multiloop record (must start with $ and a record letter)", line)
@@ -395,14 +397,14 @@ def parse_line(line: str) -> Record | Rejection | None:
             raise _FieldError("sequence: missing")
         state = parts[1].strip()
         header = Header(record, state if state in _RECORD_STATES else "N", sequence, parts[3].strip())
-        payload = parts[4:]
-        if record == "E":
-            return _entry(header, payload)
-        if record == "T":
-            return _track(header, payload)
-        if record == "A":
+        if record in _VARIABLE_LAYOUTS:
+            payload = parts[4:]
+            if record == "E":
+                return _entry(header, payload)
+            if record == "T":
+                return _track(header, payload)
             return _announcement(header, payload, delimiter)
-        return _fixed(record, header, payload)
+        return _fixed(record, header, parts)
     except _FieldError as exc:
         return Rejection(str(exc), line)
 
