@@ -116,3 +116,14 @@ def no_embedded_worker(settings):
 def fast_password_hashing(settings):
     """PBKDF2's deliberate slowness (~0.3 s a password) would dominate a suite that creates many users."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layers():
+    """Each test runs its own event loop; a channel layer (and its Redis pools and locks) is bound to
+    the loop that first used it, so every test gets a layer of its own."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

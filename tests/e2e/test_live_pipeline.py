@@ -8,6 +8,7 @@ exactly the laps the engine completed — also when processes or connections fai
 import asyncio
 import os
 import signal
+import subprocess
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -56,7 +57,12 @@ def _snapshot_state(redis_url: str, event_id: int):
 
 
 def _finish_and_check(stack: Stack, relay, event) -> None:
-    assert relay.wait(timeout=120) == 0, stack.log("relay")
+    try:
+        code = relay.wait(timeout=240)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the relay did not finish:\n{stack.log('relay')[-3000:]}\n"
+                             f"server log:\n{stack.log('server')[-3000:]}") from None
+    assert code == 0, stack.log("relay")
     state = wait_for(lambda: _snapshot_state(stack.redis_url, event.pk), timeout=60,
                      what="the worker to cover the last stream entry with a snapshot")
     want_state, want_laps = expected(event.pk)

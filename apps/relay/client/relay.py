@@ -159,6 +159,8 @@ class Relay:
                     break
                 self.status.state = "disconnected"
                 self.status.reconnects += 1
+                logger.warning("relay disconnected (%s); reconnecting in about %.1f s, %d messages waiting",
+                               self.status.last_error or "connection closed", backoff, len(self.outbox))
                 await asyncio.sleep(backoff + random.uniform(0, backoff / 2))
                 backoff = min(backoff * 2, 30.0)
         finally:
