@@ -112,7 +112,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
             await self._reply({"type": "error", "id": None, "error": f"Bad message: {exc}"})
             return
         try:
-            error = await self._invoke(method, args)
+            error = await self._invoke(method, args, invocation_id)
         except ProtocolError as exc:
             error = str(exc)
         if error is not None:
@@ -132,7 +132,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
             return ACCESS_DENIED_MESSAGE
         return None
 
-    async def _invoke(self, method: str, args: list) -> str | None:
+    async def _invoke(self, method: str, args: list, invocation_id: Any = None) -> str | None:
         hub = hub_get()
         viewer = self.viewer
         name = method.lower()
@@ -141,15 +141,16 @@ class StatusConsumer(AsyncWebsocketConsumer):
             error = await self._check(event_id, _str_arg(args, 1, "accessCode", optional=True))
             if error:
                 return error
-            await self._ok(method)
+            await self._ok(method, invocation_id)
             if event_id > 0:
                 await hub.subscribe_event(viewer, event_id)
         elif name in EVENT_UNSUB:
             await hub.unsubscribe_event(viewer, _int_arg(args, 0, "eventId"))
-            await self._ok(method)
+            await self._ok(method, invocation_id)
         elif name == "resync":
             if not await hub.resync(viewer, _int_arg(args, 0, "eventId")):
                 return "Not subscribed to this event."
+            await self._ok(method, invocation_id)
         elif name in ("subscribetocontrollogs", "subscribetocarcontrollogs"):
             event_id = _int_arg(args, 0, "eventId")
             car = _str_arg(args, 1, "carNum") if name == "subscribetocarcontrollogs" else ""
@@ -160,23 +161,23 @@ class StatusConsumer(AsyncWebsocketConsumer):
             from apps.controllog.selectors import car_control_logs
 
             initial = await database_sync_to_async(car_control_logs)(event_id=event_id, car_number=car)
-            await self._ok(method)
+            await self._ok(method, invocation_id)
             await hub.subscribe_control_log(viewer, event_id, car, initial)
         elif name in ("unsubscribefromcontrollogs", "unsubscribefromcarcontrollogs"):
             car = _str_arg(args, 1, "carNum") if name == "unsubscribefromcarcontrollogs" else ""
             await hub.unsubscribe_control_log(viewer, _int_arg(args, 0, "eventId"), car)
-            await self._ok(method)
+            await self._ok(method, invocation_id)
         elif name in INCAR_METHODS:
             event_id = _int_arg(args, 0, "eventId")
             car = _str_arg(args, 1, "car")
             error = await self._check(event_id, _str_arg(args, 2, "accessCode", optional=True))
             if error:
                 return error
-            await self._ok(method)
+            await self._ok(method, invocation_id)
             await hub.subscribe_in_car(viewer, event_id, car)
         elif name in INCAR_UNSUB:
             await hub.unsubscribe_in_car(viewer, _int_arg(args, 0, "eventId"), _str_arg(args, 1, "car"))
-            await self._ok(method)
+            await self._ok(method, invocation_id)
         else:
             return f"Unknown method {method!r}."
         return None
