@@ -127,7 +127,8 @@ class Stack:
         speed_args = ["--max"] if speed is None else ["--speed", str(speed)]
         return self._spawn(
             [sys.executable, "manage.py", "relay", "--server", server_url or self.base_url, "--event", str(event_id),
-             "--client-id", client_id, "--client-secret", secret, "--heartbeat", "1", "--quiet",
+             "--client-id", client_id, f"--client-secret={secret}",  # a secret may begin with "-"
+             "--heartbeat", "1", "--quiet",
              "--file", *map(str, files), *speed_args],
             "relay",
         )
