@@ -87,6 +87,13 @@ def test_the_demo_runs_on_sqlite_without_redis_replays_a_race_and_the_admin_logi
             with sqlite3.connect(tmp_path / "redmist.sqlite3", timeout=5) as db:
                 laps = db.execute("SELECT COUNT(*) FROM timing_carlap").fetchone()[0]
         assert laps >= 20, (tmp_path / "demo-relay.log").read_text()
+        state = requests.get(f"{base}/status/v1/Events/GetCurrentSessionStateJson",
+                             params={"eventId": credentials["event_id"]}, timeout=5).json()
+        assert len(state["carPositions"]) >= 10 and state["sessionName"]
     finally:
         server.terminate()
         server.wait(timeout=15)
+    # Stopping the demo stops everything it started: nothing is left serving the port.
+    time.sleep(1)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 DEMO_RACE = settings.BASE_DIR / "data" / "recordings" / "sebring-2009" / "2009_Sebring_ALMS_Session_5.txt"
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _wait_ready(url: str, *, timeout: float) -> bool:
@@ -44,6 +49,8 @@ class Command(BaseCommand):
         if not credentials_path.exists():
             raise CommandError("No demo credentials: run `python manage.py demo_setup` first.")
         credentials = json.loads(credentials_path.read_text())
+        # SIGTERM (a service manager, a test) must clean up the children exactly like Ctrl-C does.
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         base = f"http://{host}:{port}"
         server = subprocess.Popen(
             [sys.executable, "-m", "daphne", "--access-log", str(settings.VAR_DIR / "access.log"),
@@ -70,6 +77,8 @@ class Command(BaseCommand):
             if relay is not None:
                 self.stdout.write(f"  Live race:  replaying {race.name} at {speed:g}x through the relay socket "
                                   f"(log: {settings.VAR_DIR / 'demo-relay.log'})")
+                self.stdout.write(f"  Live state: {base}/status/v1/Events/GetCurrentSessionStateJson?eventId={credentials['event_id']}")
+                self.stdout.write(f"  Viewers:    ws://{host}:{port}/ws/status/ (SubscribeToEventV2 {credentials['event_id']})")
                 self.stdout.write(f"  Laps:       {base}/admin/timing/carlap/ (fill in as the race runs)")
             self.stdout.write("Press Ctrl-C to stop.")
             server.wait()
