@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.orgs.urls import user_management_urlpatterns
+from apps.timing.views import live_board
 from redmist import health
 
 admin.site.site_header = "RedMist Timing & Scoring"
@@ -13,6 +14,7 @@ urlpatterns = [
     path("healthz/live", health.live, name="health-live"),
     path("healthz/ready", health.ready, name="health-ready"),
     path("admin/", admin.site.urls),
+    path("live/<int:event_id>/", live_board, name="live-board"),
     path("", include("apps.orgs.urls_auth")),
     # Management API (docs/api-management.md): the reference's /{controller}/{action} routes, also under /v1/.
     path("event-management/v1/", include(("apps.events.urls_management", "em"), namespace="event-management-v1")),

@@ -77,6 +77,7 @@ class Command(BaseCommand):
             if relay is not None:
                 self.stdout.write(f"  Live race:  replaying {race.name} at {speed:g}x through the relay socket "
                                   f"(log: {settings.VAR_DIR / 'demo-relay.log'})")
+                self.stdout.write(f"  Live board: {base}/live/{credentials['event_id']}/   <- open this")
                 self.stdout.write(f"  Live state: {base}/status/v1/Events/GetCurrentSessionStateJson?eventId={credentials['event_id']}")
                 self.stdout.write(f"  Viewers:    ws://{host}:{port}/ws/status/ (SubscribeToEventV2 {credentials['event_id']})")
                 self.stdout.write(f"  Laps:       {base}/admin/timing/carlap/ (fill in as the race runs)")
