@@ -491,15 +491,20 @@ class CreateClient(PersonView):
         return Response({"orgId": organization.id, "clientId": client.client_id, "clientSecret": secret})
 
 
+def _client_from_request(request, *, capability):
+    """The organization the caller acts in and the machine client the body names, checked together."""
+    serializer = ClientSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    organization = organization_for_principal(principal=request.user, capability=capability,
+                                              organization_id=serializer.validated_data.get("organizationId"))
+    return organization, _client_in_org(organization=organization, client_id=serializer.validated_data.get("clientId"))
+
+
 class RotateClientSecret(PersonView):
     capability = Capability.MANAGE_PEOPLE
 
     def post(self, request):
-        serializer = ClientSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        organization = organization_for_principal(principal=request.user, capability=self.capability,
-                                                  organization_id=serializer.validated_data.get("organizationId"))
-        client = _client_in_org(organization=organization, client_id=serializer.validated_data.get("clientId"))
+        organization, client = _client_from_request(request, capability=self.capability)
         secret = _with_field_errors(services.machine_client_rotate_secret, client=client)
         return Response({"orgId": organization.id, "clientId": client.client_id, "clientSecret": secret})
 
@@ -508,11 +513,7 @@ class RevokeClient(PersonView):
     capability = Capability.MANAGE_PEOPLE
 
     def post(self, request):
-        serializer = ClientSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        organization = organization_for_principal(principal=request.user, capability=self.capability,
-                                                  organization_id=serializer.validated_data.get("organizationId"))
-        client = _client_in_org(organization=organization, client_id=serializer.validated_data.get("clientId"))
+        _, client = _client_from_request(request, capability=self.capability)
         services.machine_client_delete(client=client)
         return Response(status=200)
 
