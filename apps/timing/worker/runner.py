@@ -148,7 +148,7 @@ class EventRunner:
             self._published_seq = snapshot.seq
         else:
             self.engine = TimingEngine(self.event_id)
-        await self._load_event_settings()
+        await self._publish(await self._load_event_settings(), relay_at=None)
         # Entries the previous owner read but never covered with a snapshot are applied again, in order.
         pending = await self.bus.claim_pending(event_id=self.event_id, consumer=self.consumer)
         if pending:
