@@ -14,6 +14,7 @@ from django.conf import settings
 from apps.relay import services
 from apps.relay.auth import RelayAuthError, relay_authenticate
 from apps.relay.bus import BusMessage, bus_get
+from apps.relay.groups import relay_group_name
 from apps.relay.frames import DATA_KINDS, FrameError, RelayFrame, frame_decode, frame_parse
 from apps.relay.liveness import live_event_mark
 from apps.relay.metrics import relay_metrics
@@ -24,10 +25,6 @@ logger = logging.getLogger(__name__)
 
 FLUSH_BATCH = 200
 MAX_BATCH = 500
-
-
-def relay_group_name(event_id: int) -> str:
-    return f"relay-event-{event_id}"
 
 
 class RelayConsumer(AsyncWebsocketConsumer):

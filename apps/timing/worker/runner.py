@@ -21,9 +21,11 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from apps.relay.bus import IngestBus, entry_id_key
+from apps.relay.groups import relay_group_name
 from apps.relay.liveness import live_events_list
 from apps.timing import services
 from apps.timing.engine.engine import PassResult, TimingEngine
+from apps.timing.fanout import patches_publish
 from apps.timing.worker.coordination import Snapshot
 from apps.timing.worker.writer import PersistenceWriter
 
@@ -33,14 +35,6 @@ logger = logging.getLogger(__name__)
 def engine_clock(unix_seconds: float) -> dt.datetime:
     """The engine works in naive UTC datetimes (recordings carry no zone)."""
     return dt.datetime.fromtimestamp(unix_seconds, dt.UTC).replace(tzinfo=None)
-
-
-def event_group_name(event_id: int) -> str:
-    return f"evt-{event_id}"
-
-
-def relay_group_name(event_id: int) -> str:
-    return f"relay-event-{event_id}"
 
 
 @dataclasses.dataclass
@@ -251,7 +245,7 @@ class EventRunner:
             self.stats.latencies_ms.append((time.time() - relay_at) * 1000)
             del self.stats.latencies_ms[:-10000]
         try:
-            await self.channel_layer.group_send(event_group_name(self.event_id), message)
+            await patches_publish(channel_layer=self.channel_layer, event_id=self.event_id, message=message)
             self.stats.published += 1
         except Exception:
             # Viewers notice the sequence gap and reload the state; the data itself is safe.
