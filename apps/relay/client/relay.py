@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 NO_SESSION = 999999
 BATCH = 100
+BATCH_BYTES = 256 * 1024  # well under the server's default 1 MiB frame limit
 _RUN_RE = re.compile(r'^\$B,\s*"?(\d+)"?\s*,\s*"?([^"\r\n]*)"?')
 # Records whose latest value per key makes up the relay's cached picture of the session.
 _CACHED = ("$B", "$C", "$E", "$A", "$COMP", "$G", "$H", "$J")
@@ -209,9 +210,8 @@ class Relay:
                 except TimeoutError:
                     pass
                 continue
-            # A backlog goes out packed, up to BATCH messages per WebSocket frame.
-            for start in range(0, len(frames), BATCH):
-                chunk = frames[start:start + BATCH]
+            # A backlog goes out packed: up to BATCH messages and BATCH_BYTES per WebSocket frame.
+            for chunk in _chunks(frames):
                 body = chunk[0] if len(chunk) == 1 else {"type": "batch", "frames": chunk}
                 await socket.send(json.dumps(body, separators=(",", ":")))
                 self.status.sent += len(chunk)
@@ -234,6 +234,8 @@ class Relay:
                 frame_id = reply.get("id")
                 if code == "unauthorized":
                     raise RelayRefused(self.status.last_error, fatal=True)
+                if frame_id is None and self._sent_through > self.outbox.acked_through:
+                    frame_id = self.outbox.acked_through + 1  # a refused batch: go back to its start
                 if frame_id is not None and frame_id > self.outbox.acked_through:
                     # Go back: everything from the first refused number is sent again, in order.
                     resend_from = reply.get("expected", frame_id)
@@ -250,6 +252,20 @@ class Relay:
         while True:
             await socket.send(json.dumps({"type": "heartbeat", "version": self.version}))
             await asyncio.sleep(self.heartbeat_seconds)
+
+
+def _chunks(frames: list[dict]):
+    chunk: list[dict] = []
+    size = 0
+    for frame in frames:
+        length = len(frame.get("data") or "") + 100
+        if chunk and (len(chunk) >= BATCH or size + length > BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(frame)
+        size += length
+    if chunk:
+        yield chunk
 
 
 class RelayRefused(Exception):
