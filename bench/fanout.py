@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/fanout.py [--viewers 500 2000] [--burst 100] [--paced-seconds 10] [--redis redis://127.0.0.1:6379/14]
 
+To iterate on one case, pick the kinds, sizes and phases, e.g. only ours at N=2000, paced only:
+
+    .venv/bin/python bench/fanout.py --kinds ours --viewers 2000 --phases paced
+
 Three servers, one process each, measured in the same run with the same client:
   ours   daphne + redmist.asgi (the StatusConsumer and the per-process hub; RedisChannelLayer)
   naive  daphne + a Channels consumer per socket that joins the event group and serializes every message itself
@@ -260,7 +264,7 @@ async def run_one(kind: str, n: int, args, env: dict) -> dict:
         # burst
         peak = idle
         t0 = time.time()
-        total = args.burst * n
+        total = args.burst * n if "burst" in args.phases else 0
         sampling = True
 
         async def sample():
@@ -270,7 +274,7 @@ async def run_one(kind: str, n: int, args, env: dict) -> dict:
                 await asyncio.sleep(0.02)
 
         sampler = asyncio.create_task(sample())
-        for _ in range(args.burst):
+        for _ in range(args.burst if "burst" in args.phases else 0):
             await producer.send(kind)
         deadline = time.monotonic() + args.burst_timeout
         while clients.received < total and time.monotonic() < deadline:
@@ -278,12 +282,12 @@ async def run_one(kind: str, n: int, args, env: dict) -> dict:
         sampling = False
         await sampler
         burst_received = clients.received
-        burst_rate = burst_received / max(1e-9, clients.last - t0)
+        burst_rate = burst_received / max(1e-9, clients.last - t0) if burst_received else float("nan")
         burst_p50, burst_p99 = pct(clients.latencies, 0.5), pct(clients.latencies, 0.99)
         await asyncio.sleep(1.0)
         # paced
         clients.reset()
-        sets = int(args.paced_seconds * 5)
+        sets = int(args.paced_seconds * 5) if "paced" in args.phases else 0
         start = time.monotonic()
         for i in range(sets):
             await asyncio.sleep(max(0.0, start + i * 0.2 - time.monotonic()))
@@ -294,9 +298,9 @@ async def run_one(kind: str, n: int, args, env: dict) -> dict:
         return {
             "kind": kind, "n": n, "connect_s": connect_s, "idle_kib_per_conn": (idle - base) / n,
             "base_mib": base / 1024, "idle_mib": idle / 1024, "peak_mib": peak / 1024,
-            "burst_rate": burst_rate, "burst_loss": 1 - burst_received / total, "burst_p50": burst_p50,
+            "burst_rate": burst_rate, "burst_loss": 1 - burst_received / total if total else float("nan"), "burst_p50": burst_p50,
             "burst_p99": burst_p99, "paced_p50": pct(clients.latencies, 0.5), "paced_p99": pct(clients.latencies, 0.99),
-            "paced_loss": 1 - clients.received / (sets * n), "states": clients.states,
+            "paced_loss": 1 - clients.received / (sets * n) if sets else float("nan"), "states": clients.states,
         }
     finally:
         await clients.close()
@@ -366,6 +370,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--viewers", type=int, nargs="+", default=[500, 2000])
     parser.add_argument("--kinds", nargs="+", default=["raw", "ours", "naive"])
+    parser.add_argument("--phases", nargs="+", choices=["burst", "paced"], default=["burst", "paced"],
+                        help="phases to run (idle memory is always measured)")
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--burst-timeout", type=float, default=60)
     parser.add_argument("--paced-seconds", type=float, default=10)
