@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.orgs.urls import user_management_urlpatterns
+from apps.relay.hub import relay_hub_negotiate
 from apps.timing.views import live_board
 from redmist import health
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("healthz/ready", health.ready, name="health-ready"),
     path("admin/", admin.site.urls),
     path("live/<int:event_id>/", live_board, name="live-board"),
+    path("relay/hub/negotiate", relay_hub_negotiate, name="relay-hub-negotiate"),  # SignalR relays
     path("", include("apps.orgs.urls_auth")),
     # Management API (docs/api-management.md): the reference's /{controller}/{action} routes, also under /v1/.
     path("event-management/v1/", include(("apps.events.urls_management", "em"), namespace="event-management-v1")),
