@@ -6,8 +6,11 @@ process's hub (apps.timing.fanout), which receives each patch set once and write
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 import logging
+import weakref
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,6 +32,27 @@ EVENT_METHODS = {"subscribetoevent", "subscribetoeventv2", "subscribetoeventv2wi
 EVENT_UNSUB = {"unsubscribefromevent", "unsubscribefromeventv2"}
 INCAR_METHODS = {"subscribetoincardriverevent", "subscribetoincardrivereventv2"}
 INCAR_UNSUB = {"unsubscribefromincardriverevent", "unsubscribefromincardrivereventv2"}
+
+
+# Django keeps its cache clients in an asgiref Local, i.e. per asyncio context, and a sync call run from a socket's
+# own task hands what it created back to that task's context. So every viewer whose access check touched the cache
+# kept its own Redis client, connection pool and open connection for as long as the socket lived (several KiB and
+# one Redis connection per viewer). The viewers' sync calls therefore run in one context per event loop, shared by
+# all its sockets: one cache client in all. They run one at a time (they share asgiref's single database thread
+# anyway), because asgiref marks that thread as busy in the calling context and would refuse a second call in the
+# same context while the first is running.
+_sync_contexts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[contextvars.Context, asyncio.Lock]]" = (
+    weakref.WeakKeyDictionary())
+
+
+async def _run_sync(func, **kwargs):
+    loop = asyncio.get_running_loop()
+    shared = _sync_contexts.get(loop)
+    if shared is None:
+        shared = _sync_contexts[loop] = (contextvars.Context(), asyncio.Lock())
+    context, lock = shared
+    async with lock:
+        return await loop.create_task(database_sync_to_async(func)(**kwargs), context=context)
 
 
 class ProtocolError(Exception):
@@ -125,7 +149,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
         await self._reply({"type": "ok", "id": invocation_id, "method": method})
 
     async def _check(self, event_id: int, code: str | None) -> str | None:
-        access = await database_sync_to_async(event_access_check)(event_id=event_id, access_code=code)
+        access = await _run_sync(event_access_check, event_id=event_id, access_code=code)
         if access is Access.NOT_FOUND:
             return "Event not found."
         if access is Access.DENIED:
@@ -160,7 +184,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
                 return error
             from apps.controllog.selectors import car_control_logs
 
-            initial = await database_sync_to_async(car_control_logs)(event_id=event_id, car_number=car)
+            initial = await _run_sync(car_control_logs, event_id=event_id, car_number=car)
             await self._ok(method, invocation_id)
             await hub.subscribe_control_log(viewer, event_id, car, initial)
         elif name in ("unsubscribefromcontrollogs", "unsubscribefromcarcontrollogs"):
