@@ -204,6 +204,7 @@ BATCHABLE = {"sendrmonitor", "sendmultiloop", "sendflagtronics", "sendflags", "s
 class RelayHubConsumer(AsyncWebsocketConsumer):
     identity = None
     codec: sr.HubCodec | None = None
+    _closing = False
     _keepalive: asyncio.Task | None = None
 
     async def connect(self):
@@ -254,6 +255,7 @@ class RelayHubConsumer(AsyncWebsocketConsumer):
     async def _close_with(self, error: str) -> None:
         if self.codec is not None:
             await self._send_raw(self.codec.close(error))
+        self._closing = True
         await self.close()
 
     async def _keepalive_loop(self) -> None:
@@ -265,8 +267,8 @@ class RelayHubConsumer(AsyncWebsocketConsumer):
             await self._send_raw(self.codec.ping())
 
     async def receive(self, text_data=None, bytes_data=None):
-        if self.identity is None:
-            return
+        if self.identity is None or self._closing:
+            return  # refused, or closing after a protocol error: nothing more is read
         self._last_received = time.monotonic()
         if self.codec is None:
             await self._receive_handshake(text_data, bytes_data)
@@ -287,6 +289,7 @@ class RelayHubConsumer(AsyncWebsocketConsumer):
         except sr.SignalRProtocolError as exc:
             reply = sr.handshake_response(str(exc))
             await self._send_raw(reply.encode() if binary else reply)
+            self._closing = True
             await self.close()
             return
         if protocol is None:
@@ -323,6 +326,7 @@ class RelayHubConsumer(AsyncWebsocketConsumer):
                 await self._send_raw(self.codec.completion(
                     message.invocation_id, error=f"Streaming is not supported by '{message.target}'."))
             elif message.type == sr.CLOSE:
+                self._closing = True
                 await self.close()
                 return
             # Ping: nothing to do (any message resets the timeout). Completion, StreamItem, CancelInvocation,

@@ -245,3 +245,25 @@ async def test_negotiate_then_connect_with_the_connection_token(token_a, relay_b
     assert not connected
     _, connected = await _open(_bearer(token_a), "/relay/hub?id=made-up")
     assert not connected
+
+
+async def test_a_handshake_split_across_frames_and_followed_by_an_invocation(token_a, event_a):
+    hub, connected = await _open(_bearer(token_a))
+    assert connected
+    await hub.send_to(text_data='{"protocol":"js')
+    assert await hub.receive_nothing()
+    await hub.send_to(text_data='on","version":1}' + RS + json.dumps(
+        {"type": 1, "invocationId": "1", "target": "sendrmonitor", "arguments": [event_a.pk, 1, "$F,1"]}) + RS)
+    assert await hub.receive_from() == "{}" + RS
+    assert await _receive_json(hub) == {"type": 3, "invocationId": "1"}  # method names match case-insensitively
+    assert await bus_get().length(event_id=event_a.pk) == 1
+    await hub.disconnect()
+
+
+async def test_nothing_is_read_after_a_protocol_error(token_a, event_a):
+    hub = await _json_hub(token_a)
+    await hub.send_to(text_data="garbage" + RS + json.dumps(
+        {"type": 1, "target": "SendRMonitor", "arguments": [event_a.pk, 1, "$F,1"]}) + RS)
+    assert (await _receive_json(hub))["type"] == 7
+    assert (await hub.receive_output())["type"] == "websocket.close"
+    assert await bus_get().length(event_id=event_a.pk) == 0
