@@ -267,3 +267,16 @@ async def test_nothing_is_read_after_a_protocol_error(token_a, event_a):
     assert (await _receive_json(hub))["type"] == 7
     assert (await hub.receive_output())["type"] == "websocket.close"
     assert await bus_get().length(event_id=event_a.pk) == 0
+
+
+async def test_the_server_pings_and_closes_a_silent_relay(token_a, monkeypatch):
+    from apps.relay import hub as hub_module
+
+    monkeypatch.setattr(hub_module, "KEEPALIVE_SECONDS", 0.05)
+    monkeypatch.setattr(hub_module, "CLIENT_TIMEOUT_SECONDS", 0.3)
+    hub = await _json_hub(token_a)
+    assert await _receive_json(hub) == {"type": 6}
+    while (message := await _receive_json(hub))["type"] == 6:
+        pass
+    assert message["type"] == 7 and "timeout" in message["error"].lower()
+    assert (await hub.receive_output())["type"] == "websocket.close"
