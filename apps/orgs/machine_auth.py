@@ -299,15 +299,21 @@ class BearerMachineAuthentication(authentication.BaseAuthentication):
 _DUMMY_DIGEST = "sha256$" + "0" * 64
 
 
-def client_credentials_exchange(*, client_id: str, client_secret: str):
-    """Trade a client id and secret for a locally signed token (embedded default only)."""
+def machine_client_by_credentials(*, client_id: str, client_secret: str):
+    """(client, kind) for an active client whose secret matches; MachineAuthError otherwise."""
     from apps.orgs.secrets import secret_matches
-    from apps.orgs.signing import token_issue
 
     found = machine_client_lookup(client_id=client_id) if client_id else None
     digest = found[0].secret_hash if found else _DUMMY_DIGEST
     matches = secret_matches(secret=client_secret or "", digest=digest)  # same work whether or not the id exists
     if found is None or not matches or not found[0].is_active:
         raise MachineAuthError("invalid client credentials")
-    client, kind = found
+    return found
+
+
+def client_credentials_exchange(*, client_id: str, client_secret: str):
+    """Trade a client id and secret for a locally signed token (embedded default only)."""
+    from apps.orgs.signing import token_issue
+
+    client, kind = machine_client_by_credentials(client_id=client_id, client_secret=client_secret)
     return token_issue(client_id=client.client_id, kind=kind, secret_hash=client.secret_hash)
