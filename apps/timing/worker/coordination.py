@@ -95,6 +95,7 @@ class MemoryCoordinator:
 
     def __init__(self) -> None:
         self.worker_id = "embedded"
+        self.lease_ms = 15_000  # nothing expires in one process; only sets how often the no-op renewal runs
         self._snapshots: dict[int, Snapshot] = {}
         self._states: dict[int, tuple[bytes, int]] = {}
 

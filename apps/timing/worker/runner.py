@@ -162,7 +162,7 @@ class EventRunner:
         return []
 
     async def _renew_lease(self) -> None:
-        interval = self.coordinator.lease_ms / 3000 if hasattr(self.coordinator, "lease_ms") else 5.0
+        interval = self.coordinator.lease_ms / 3000
         while True:
             await asyncio.sleep(interval)
             try:
