@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from apps.timing.engine import TimingEngine  # noqa: E402
-from apps.timing.engine.replayfile import ReplayMessage, group_by_heartbeat, parse_messages  # noqa: E402
+from apps.timing.engine.replayfile import (ReplayMessage, group_by_heartbeat, iter_messages,  # noqa: E402
+                                              parse_messages)
 
 DEFAULT_FILES = [
     ROOT / "data/recordings/redmist/TestSessionChanges.txt",
@@ -54,14 +55,21 @@ GROUP = False
 
 
 def engine_run(data: bytes) -> int:
-    messages = parse_messages(data.decode("utf-8-sig"))
-    if GROUP and not messages[0].timestamped:
-        messages = group_by_heartbeat(messages)
+    text = data.decode("utf-8-sig")
     eng = TimingEngine(1)
     apply = eng.apply
-    for m in messages:
-        apply(m.kind, m.payload, session_id=1, received_at=m.received_at)
-    return len(messages)
+    n = 0
+    if GROUP:
+        messages = parse_messages(text)
+        if not messages[0].timestamped:
+            messages = group_by_heartbeat(messages)
+        for m in messages:
+            apply(m.kind, m.payload, session_id=1, received_at=m.received_at)
+        return len(messages)
+    for kind, payload, received_at, _ in iter_messages(text):
+        apply(kind, payload, session_id=1, received_at=received_at)
+        n += 1
+    return n
 
 
 D = "\ufffd"  # the delimiter Multiloop reaches the engine with

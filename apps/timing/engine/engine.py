@@ -12,7 +12,7 @@ import json
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from . import wire
 from .flags import FlagLog, Flags, flag_from_rmonitor
@@ -22,8 +22,8 @@ from .lifecycle import ConsistencyWatchdog, MissingCarWatchdog, SessionMonitor
 from .pace import fastest_in_class, projected_lap_time_ms
 from .positions import Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
-                       Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting, TrackInfo,
-                       parse_line, split_message)
+                       LineParser, Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting,
+                       TrackInfo, heartbeat_values, split_message)
 from . import feeds as _feeds
 from .stale import StaleTracker
 from .state import (CarPosition, EventEntry, FlagDuration, SessionState, is_practice_or_qualifying,
@@ -38,6 +38,9 @@ REJECTION_MEMORY = 50
 PREVIOUS_STATE_MIN_INTERVAL = timedelta(seconds=5)
 _SNAPSHOT_VERSION = 1
 _SESSION_JSON = wire.SESSION_JSON
+_SESSION_ATTR_BY_JSON = wire.SESSION_ATTR_BY_JSON
+_J_LAPS_TO_GO, _J_TIME_TO_GO, _J_TIME_OF_DAY, _J_RACE_TIME = (
+    _SESSION_JSON[a] for a in ("laps_to_go", "time_to_go", "local_time_of_day", "running_race_time"))
 _CAR_ATTRS = frozenset(a for a, _, _, _ in wire.CAR_FIELDS) - {"number"}
 _SESSION_ATTRS = frozenset(a for a, _, _ in wire.SESSION_FIELDS)
 _PLAIN_SESSION = frozenset({"laps_to_go", "time_to_go", "local_time_of_day", "running_race_time", "current_flag",
@@ -136,6 +139,7 @@ class TimingEngine:
             Init: self._on_init, Passing: self._on_passing, Corrected: self._on_ignored,
             LineCrossing: self._on_ignored, TrackInfo: self._on_ignored,
         }
+        self._parser = LineParser()
         self._init_state()
         _feeds.install(self)  # multiloop, x2pass, x2loop, flags, ftcar, loopsmetadata, evtconfchanged
         self._begin()
@@ -336,6 +340,10 @@ class TimingEngine:
 
     def apply(self, kind: str, payload: str, *, session_id: int, received_at: datetime) -> PassResult:
         """Apply one relay message. Unknown kinds are counted and ignored."""
+        if payload[:3] == "$F," and kind == "rmonitor":
+            result = self._heartbeat_pass(payload, session_id, received_at)
+            if result is not None:
+                return result
         handler = self._handlers.get(kind)
         if handler is None:
             self.counters[f"ignored_kind:{kind}"] += 1
@@ -350,6 +358,47 @@ class TimingEngine:
         except Exception as exc:  # the engine must survive any feed; keep what was applied
             self._reject(f"{kind}: internal error {exc.__class__.__name__}: {exc}")
         return self._finish()
+
+    def _heartbeat_pass(self, payload: str, session_id: int, received_at: datetime) -> PassResult | None:
+        """A message holding one `$F` and nothing else: most of every feed, one a second for the
+        whole event. It only moves the session clock, so its patch is built here directly in
+        contract names; anything more (a flag change, a bad line, stale cars) returns None or
+        goes through the general pass. The result is the same either way."""
+        line = payload.strip()
+        if "\n" in line or self._logged_flag < 0:
+            return None
+        values = heartbeat_values(line)
+        if values is None or values[4] != self.last_flag_text:
+            return None
+        laps, ttg, tod, race, _ = values
+        self.relay_session_id = session_id
+        self.rmonitor_messages += 1
+        s = self.session
+        patch: dict[str, Any] = {}
+        if s.laps_to_go != laps:
+            s.laps_to_go = patch[_J_LAPS_TO_GO] = laps
+        if s.time_to_go != ttg:
+            s.time_to_go = patch[_J_TIME_TO_GO] = ttg
+        if s.local_time_of_day != tod:
+            s.local_time_of_day = patch[_J_TIME_OF_DAY] = tod
+        if s.running_race_time != race:
+            s.running_race_time = patch[_J_RACE_TIME] = race
+        if not self.rmonitor_messages % 3:
+            try:
+                self._check_stale()
+                if self._nsets != self._enriched_at:
+                    self._enrich()
+            except Exception as exc:
+                self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
+            if self._car_changes or self._pass_rejections:
+                sc = self._session_changes
+                for key, value in patch.items():
+                    sc[_SESSION_ATTR_BY_JSON[key]] = value
+                return self._finish()
+        if not patch:
+            return self._finish()
+        self.seq += 1
+        return PassResult(self.seq, patch)
 
     def _final_state(self) -> dict[str, Any]:
         """The state to persist for the outgoing session.
@@ -398,19 +447,37 @@ class TimingEngine:
     # ------------------------------------------------------------------ rmonitor
 
     def _on_rmonitor(self, payload: str, received_at: datetime) -> None:
-        lines = split_message(payload)
-        if not lines:
+        line = payload.strip()
+        if not line or "\n" in line or line[0] == "\ufeff":
+            lines = split_message(payload)
+            if lines:
+                self.rmonitor_messages += 1
+                self._apply_records(lines, payload, received_at)
             return
+        # One record per message is what relays send most of the time: the same work as
+        # _apply_records without its per-message set-up.
         self.rmonitor_messages += 1
-        n = len(lines)
-        if n == 1 and lines[0][:2] == "$F":
+        rec = self._parser.parse(line)
+        t = type(rec)
+        if t is Heartbeat:
             # Heartbeat-only message (most of a feed): no resets, no end-of-message work.
-            rec = parse_line(lines[0])
-            if type(rec) is Heartbeat:
-                self._on_heartbeat(rec, received_at)
-                if not self.rmonitor_messages % 3:
-                    self._check_stale()
-                return
+            self._on_heartbeat(rec, received_at)
+            if not self.rmonitor_messages % 3:
+                self._check_stale()
+            return
+        h = self._record_handlers.get(t)
+        if h is None or t is Init:
+            self._apply_records((line,), line, received_at)  # rejections and resets
+            return
+        self._class_changed = False
+        try:
+            h(rec, received_at)
+        except Exception as exc:
+            self._reject(f"{line[:40]}: {exc.__class__.__name__}: {exc}")
+        self._end_of_records(False, received_at)
+
+    def _apply_records(self, lines: Sequence[str], payload: str, received_at: datetime) -> None:
+        n = len(lines)
         full_reset = standalone = False
         if "$I" in payload:
             if n > 4:
@@ -420,8 +487,9 @@ class TimingEngine:
                 standalone = bool(self.last_flag_text.strip()) and lines[0] == STANDALONE_RESET
         self._class_changed = False
         handlers = self._record_handlers
+        parse = self._parser.parse
         for line in lines:
-            rec = parse_line(line)
+            rec = parse(line)
             h = handlers.get(type(rec))
             if h is None:
                 self._reject(rec.reason if isinstance(rec, Rejection) else "unhandled record")
@@ -433,6 +501,9 @@ class TimingEngine:
                 h(rec, received_at)
             except Exception as exc:
                 self._reject(f"{line[:40]}: {exc.__class__.__name__}: {exc}")
+        self._end_of_records(full_reset, received_at)
+
+    def _end_of_records(self, full_reset: bool, received_at: datetime) -> None:
         if self._class_changed:
             for row in list(self.competitors.values()):
                 self._apply_competitor(row)
@@ -735,7 +806,7 @@ class TimingEngine:
             for car, ch in list(changes.items()):
                 if "last_lap_completed" in ch or "total_time" in ch or "last_lap_time" in ch or "track_flag" in ch:
                     touch(car, flag, race_ms, self._put)
-        st.update(list(self.cars.values()), flag, race_ms, self._put)
+        st.update(self.cars.values(), flag, race_ms, self._put)
 
     def _log_laps(self, received_at: datetime) -> None:
         laps = self.laps

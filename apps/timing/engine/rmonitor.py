@@ -14,7 +14,7 @@ from typing import Callable, Union
 __all__ = [
     "Heartbeat", "Competitor", "CompetitorExt", "RunInfo", "ClassInfo", "Setting", "RaceInfo",
     "PracticeInfo", "Init", "Passing", "Corrected", "LineCrossing", "TrackInfo", "Rejection",
-    "Record", "parse_line", "split_fields", "split_message",
+    "Record", "parse_line", "split_fields", "split_message", "LineParser", "heartbeat_values",
 ]
 
 
@@ -183,8 +183,24 @@ def _need(f: list[str], n: int) -> str | None:
 def _heartbeat(f: list[str], line: str) -> Record | Rejection:
     if len(f) != 6:
         return Rejection(f"$F: expected exactly 5 fields, got {len(f) - 1}", line)
-    laps = f[1]
-    return Heartbeat(int(laps) if laps.isdigit() else (_int(laps) or 0), f[2], f[3], f[4], f[5])
+    return Heartbeat(_laps_to_go(f[1]), f[2], f[3], f[4], f[5])
+
+
+def _laps_to_go(text: str) -> int:
+    return int(text) if text.isdigit() else (_int(text) or 0)
+
+
+def heartbeat_values(line: str) -> tuple[int, str, str, str, str] | None:
+    """A `$F` line's (laps to go, time to go, time of day, race time, flag text), or None when
+    `parse_line` must look at it (it says why). The heartbeat arrives every second for the
+    whole event, so it skips the typed record."""
+    try:
+        f = split_fields(line)
+    except csv.Error:
+        return None
+    if len(f) != 6 or f[0] != "$F":
+        return None
+    return _laps_to_go(f[1]), f[2], f[3], f[4], f[5]
 
 
 def _competitor(f: list[str], line: str) -> Record | Rejection:
@@ -296,3 +312,33 @@ def parse_line(line: str) -> Record | Rejection:
         return parser(fields, line)
     except Exception as exc:  # pragma: no cover - defensive: the engine must never raise
         return Rejection(f"unparsable record: {exc.__class__.__name__}", line)
+
+
+# Lines that are new every time (clock, lap times): memoising them would only churn the memo.
+_UNIQUE_TAGS = ("$F", "$J")
+
+
+class LineParser:
+    """`parse_line` with a memo of the lines timing systems repeat.
+
+    Orbits resends its entry list, classes and standings every few seconds, mostly unchanged,
+    so the same text arrives again and again. Parsing is a pure function of the line, and
+    nothing mutates a parsed record, so the memoised record is handed out again. The memo is
+    dropped whole when it reaches `limit` lines, which bounds memory on any feed.
+    """
+
+    __slots__ = ("memo", "limit")
+
+    def __init__(self, limit: int = 8192) -> None:
+        self.memo: dict[str, Record | Rejection] = {}
+        self.limit = limit
+
+    def parse(self, line: str) -> Record | Rejection:
+        rec = self.memo.get(line)
+        if rec is None:
+            rec = parse_line(line)
+            if line[:2] not in _UNIQUE_TAGS:
+                if len(self.memo) >= self.limit:
+                    self.memo.clear()
+                self.memo[line] = rec
+        return rec
