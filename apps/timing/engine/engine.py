@@ -119,6 +119,8 @@ class CompetitorRow:
 class TimingEngine:
     def __init__(self, event_id: int) -> None:
         self.event_id = event_id
+        self._event_id_text = str(event_id)
+        self._empty = PassResult(0)  # handed out again for passes that change nothing
         self.seq = 0
         self.rejection_count = 0
         self.last_rejections: deque[str] = deque(maxlen=REJECTION_MEMORY)
@@ -140,6 +142,7 @@ class TimingEngine:
             LineCrossing: self._on_ignored, TrackInfo: self._on_ignored,
         }
         self._parser = LineParser()
+        self._memo = self._parser.memo
         self._init_state()
         _feeds.install(self)  # multiloop, x2pass, x2loop, flags, ftcar, loopsmetadata, evtconfchanged
         self._begin()
@@ -306,7 +309,11 @@ class TimingEngine:
                 or self._relay_reset or self._entries_changed)
         if not rest and not cc and not self._pass_rejections:
             if not sc:
-                return PassResult(self.seq)  # nothing changed: the accumulators are still empty
+                # Nothing changed (the accumulators are still empty): most refresh records.
+                empty = self._empty
+                if empty.seq != self.seq:
+                    empty = self._empty = PassResult(self.seq)
+                return empty
             # A heartbeat that moved the clock: the most common pass by far.
             self.seq += 1
             self._session_changes = {}
@@ -457,7 +464,9 @@ class TimingEngine:
         # One record per message is what relays send most of the time: the same work as
         # _apply_records without its per-message set-up.
         self.rmonitor_messages += 1
-        rec = self._parser.parse(line)
+        rec = self._memo.get(line)
+        if rec is None:
+            rec = self._parser.parse(line)
         t = type(rec)
         if t is Heartbeat:
             # Heartbeat-only message (most of a feed): no resets, no end-of-message work.
@@ -687,15 +696,25 @@ class TimingEngine:
         if (old_laps > 0) != (r.laps > 0):
             self.race_laps_positive += 1 if r.laps > 0 else -1
         position_changed = car.overall_position != r.position
+        set_ = self._set
         if r.laps == 0 and position_changed:
             self._force(car, "last_lap_completed", 0)  # so the grid lap gets logged
-        else:
-            self._set(car, "last_lap_completed", r.laps)
-        self._set(car, "total_time", r.total_time)
-        self._set(car, "overall_position", r.position)
-        self._set(car, "track_flag", self.session.current_flag)
-        self._set(car, "event_id", str(self.event_id))
-        self._set(car, "session_id", str(self.session.session_id))
+        elif car.last_lap_completed != r.laps:
+            set_(car, "last_lap_completed", r.laps)
+        # Compared here first: most of these are already right, and this runs on every crossing.
+        if car.total_time != r.total_time:
+            set_(car, "total_time", r.total_time)
+        if position_changed:
+            set_(car, "overall_position", r.position)
+        flag = self.session.current_flag
+        if car.track_flag != flag:
+            set_(car, "track_flag", flag)
+        text = self._event_id_text
+        if car.event_id != text:
+            set_(car, "event_id", text)
+        text = str(self.session.session_id)
+        if car.session_id != text:
+            set_(car, "session_id", text)
 
     def _on_practice(self, r: PracticeInfo, received_at: datetime) -> None:
         row = (r.best_lap, r.best_time)
