@@ -23,7 +23,9 @@ Setter = Callable[[CarPosition, str, Any], None]
 OVERALL = object()  # key of the whole-field group; a class may legitimately be None
 
 
-_pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
+_pos_key = attrgetter("_rank")
+_AWARD_ATTRS = frozenset({"overall_positions_gained", "in_class_positions_gained",
+                          "is_overall_most_positions_gained", "is_class_most_positions_gained"})  # kept up to date by the engine's setter
 
 
 class Group:
@@ -96,7 +98,7 @@ class Enricher:
     """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
-                 "best_full")
+                 "best_full", "award_ok", "top", "class_top", "award_cand")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
@@ -106,6 +108,12 @@ class Enricher:
         self.gained_cars: set[CarPosition] = set()  # whose gain inputs changed
         self.gained_full = True  # field or class sizes changed: every gain may change
         self.pending = False
+        # "Most positions gained" leaders: [value, cars sharing it] for the field and per class,
+        # trusted only while award_ok (see _gained).
+        self.award_ok = False
+        self.top: list[Any] = [0, []]
+        self.class_top: dict[str | None, list[Any]] = {}
+        self.award_cand: list[CarPosition] = []
         # The reference recomputes everything on every pass; tests use this to prove the
         # incremental path gives the same state.
         self.always_full = always_full
@@ -115,6 +123,7 @@ class Enricher:
         self.groups = {OVERALL: Group(OVERALL)}
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
         self.gained_cars.clear()
+        self.award_ok = False
 
     def _class_group(self, cls: str | None) -> Group:
         g = self.groups.get(cls)
@@ -169,6 +178,9 @@ class Enricher:
                 self.gained_cars.add(car)
             elif attr == "car_class":
                 self.gained_dirty = self.gained_full = True
+            elif attr in _AWARD_ATTRS:
+                if self.award_ok and not self._award_agrees(car):
+                    self.award_ok = False
 
     # ---- the pass ---------------------------------------------------------------
     def run(self, cars: list[CarPosition], setter: Setter) -> None:
@@ -349,14 +361,21 @@ class Enricher:
         full = self.gained_full
         todo = cars if full else self.gained_cars
         moved = full
+        # The "most gained" leaders are kept per group so a gain change costs O(ties), not a
+        # scan of the field; anything the bookkeeping cannot follow falls back to the scan.
+        award_ok = self.award_ok and not full
+        cand = self.award_cand
         for c in todo:
             start, pos = c.overall_starting_position, c.overall_position
             g = start - pos if start and pos else inv
             if g != inv and (g >= n_all or -g >= n_all):
                 g = inv
-            if c.overall_positions_gained != g:
+            old = c.overall_positions_gained
+            if old != g:
                 setter(c, "overall_positions_gained", g)
                 moved = True
+                if award_ok and (old > 0 or g > 0):
+                    award_ok = _move_top(self.top, c, old, g, cand)
             start, pos = c.in_class_starting_position, c.class_position
             cgv = start - pos if start and pos else inv
             if cgv != inv:
@@ -364,42 +383,120 @@ class Enricher:
                 size = len(grp.cars) if grp is not None else 0
                 if cgv >= size or -cgv >= size:
                     cgv = inv
-            if c.in_class_positions_gained != cgv:
+            old = c.in_class_positions_gained
+            if old != cgv:
                 setter(c, "in_class_positions_gained", cgv)
                 moved = True
+                if award_ok and (old > 0 or cgv > 0):
+                    t = self.class_top.get(c.car_class)
+                    if t is None:
+                        t = self.class_top[c.car_class] = [0, []]
+                    award_ok = _move_top(t, c, old, cgv, cand)
         self.gained_full = False
         self.gained_cars.clear()
         if not moved:
+            cand.clear()
             return  # no gain changed, so neither can the "most gained" awards
+        if award_ok:
+            # Only cars that were or now are among a group's leaders can change their flags;
+            # arrival order (_seq) is the field's list order, which fixes the patch order.
+            if cand:
+                if len(cand) > 1:
+                    cand.sort(key=_seq_key)
+                prev = None
+                top = self.top[1]
+                holder = top[0] if len(top) == 1 else None
+                class_top = self.class_top
+                for c in cand:
+                    if c is prev:
+                        continue
+                    prev = c
+                    v = c is holder
+                    if c.is_overall_most_positions_gained != v:
+                        setter(c, "is_overall_most_positions_gained", v)
+                    t = class_top.get(c.car_class)
+                    v = t is not None and len(t[1]) == 1 and t[1][0] is c
+                    if c.is_class_most_positions_gained != v:
+                        setter(c, "is_class_most_positions_gained", v)
+                cand.clear()
+            return
+        cand.clear()
         # "Most gained" needs the whole field, but only reads the stored values.
-        top: CarPosition | None = None
         top_v = 0
-        top_tie = False
-        class_top: dict[str | None, list[Any]] = {}  # class -> [car, value, tie]
+        top: list[CarPosition] = []
+        class_top: dict[str | None, list[Any]] = {}  # class -> [value, cars with that value]
         for c in cars:
             g = c.overall_positions_gained
             if g > 0:
                 if g > top_v:
-                    top, top_v, top_tie = c, g, False
+                    top_v = g
+                    top = [c]
                 elif g == top_v:
-                    top_tie = True
+                    top.append(c)
             cgv = c.in_class_positions_gained
             if cgv > 0:
                 t = class_top.get(c.car_class)
-                if t is None or cgv > t[1]:
-                    class_top[c.car_class] = [c, cgv, False]
-                elif cgv == t[1]:
-                    t[2] = True
-        if top_tie:
-            top = None
+                if t is None or cgv > t[0]:
+                    class_top[c.car_class] = [cgv, [c]]
+                elif cgv == t[0]:
+                    t[1].append(c)
+        holder = top[0] if len(top) == 1 else None
         for c in cars:
-            v = c is top
+            v = c is holder
             if c.is_overall_most_positions_gained != v:
                 setter(c, "is_overall_most_positions_gained", v)
             t = class_top.get(c.car_class)
-            v = t is not None and not t[2] and t[0] is c
+            v = t is not None and len(t[1]) == 1 and t[1][0] is c
             if c.is_class_most_positions_gained != v:
                 setter(c, "is_class_most_positions_gained", v)
+        self.top = [top_v, top]
+        self.class_top = class_top
+        self.award_ok = True
+
+    def _award_agrees(self, car: CarPosition) -> bool:
+        """Whether `car`'s stored gains and award flags match the kept leaders (a change made
+        by another input breaks that, and the next award update rescans the field)."""
+        for (v, top), g, flag in ((self.top, car.overall_positions_gained, car.is_overall_most_positions_gained),
+                                  (self.class_top.get(car.car_class, _NO_TOP), car.in_class_positions_gained,
+                                   car.is_class_most_positions_gained)):
+            if g > 0 and g > v:
+                return False
+            if (car in top) != (g > 0 and g == v):
+                return False
+            if flag != (len(top) == 1 and top[0] is car):
+                return False
+        return True
+
+
+_NO_TOP = (0, ())
+_seq_key = attrgetter("_seq")
+
+
+def _move_top(t: list[Any], car: CarPosition, old: int, new: int, cand: list[CarPosition]) -> bool:
+    """Follow one car's gain from `old` to `new` in a group's leaders `t` = [value, cars];
+    False when the new leaders cannot be known without a scan."""
+    v, top = t
+    cand.append(car)
+    if top:
+        cand.extend(top)
+    if old > 0 and old == v:
+        top.remove(car)
+        if not top:
+            if new > old:
+                top.append(car)
+                t[0] = new
+                return True
+            return False  # the runner-up is not kept
+    if new > 0:
+        if new > v:
+            top.clear()
+            top.append(car)
+            t[0] = new
+        elif new == v:
+            top.append(car)
+    if top:
+        cand.extend(top)
+    return True
 
 
 def rebuild_in_class_starting_positions(starting: dict[str, int], class_of: dict[str, str | None]) -> dict[str, int]:
