@@ -307,7 +307,7 @@ class TimingEngine:
         sc = self._session_changes
         rest = (self._reset or self._completed or self._flags_changed or self._finished is not None
                 or self._relay_reset or self._entries_changed)
-        if not rest and not cc and not self._pass_rejections:
+        if not cc and not rest and not self._pass_rejections:
             if not sc:
                 # Nothing changed (the accumulators are still empty): most refresh records.
                 empty = self._empty
@@ -696,25 +696,26 @@ class TimingEngine:
         if (old_laps > 0) != (r.laps > 0):
             self.race_laps_positive += 1 if r.laps > 0 else -1
         position_changed = car.overall_position != r.position
-        set_ = self._set
+        put = self._put
         if r.laps == 0 and position_changed:
             self._force(car, "last_lap_completed", 0)  # so the grid lap gets logged
         elif car.last_lap_completed != r.laps:
-            set_(car, "last_lap_completed", r.laps)
+            put(car, "last_lap_completed", r.laps)
         # Compared here first: most of these are already right, and this runs on every crossing.
+        # (_put for fields without a parsed cache, _set for those with one.)
         if car.total_time != r.total_time:
-            set_(car, "total_time", r.total_time)
+            self._set(car, "total_time", r.total_time)
         if position_changed:
-            set_(car, "overall_position", r.position)
+            self._set(car, "overall_position", r.position)
         flag = self.session.current_flag
         if car.track_flag != flag:
-            set_(car, "track_flag", flag)
+            put(car, "track_flag", flag)
         text = self._event_id_text
         if car.event_id != text:
-            set_(car, "event_id", text)
+            put(car, "event_id", text)
         text = str(self.session.session_id)
         if car.session_id != text:
-            set_(car, "session_id", text)
+            put(car, "session_id", text)
 
     def _on_practice(self, r: PracticeInfo, received_at: datetime) -> None:
         row = (r.best_lap, r.best_time)
@@ -822,7 +823,8 @@ class TimingEngine:
         race_ms = self._race_ms
         if changes and st.valid:
             touch = st.touch
-            for car, ch in list(changes.items()):
+            # touch() only adds fields to cars already in `changes`, so no copy is needed.
+            for car, ch in changes.items():
                 if "last_lap_completed" in ch or "total_time" in ch or "last_lap_time" in ch or "track_flag" in ch:
                     touch(car, flag, race_ms, self._put)
         st.update(self.cars.values(), flag, race_ms, self._put)
