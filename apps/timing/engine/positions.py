@@ -31,7 +31,7 @@ _AWARD_ATTRS = frozenset({"overall_positions_gained", "in_class_positions_gained
 class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
                  "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed",
-                 "fast_ranked", "fast_changed")
+                 "fast_ranked", "fast_changed", "reranked")
 
     def __init__(self, key: object) -> None:
         self.key = key
@@ -45,6 +45,7 @@ class Group:
         self.fast_dirty = True
         self.members_changed = True
         self.moved: set[int] = set()  # indexes whose car changed in the last re-sort
+        self.reranked: set[CarPosition] = set()  # position changed since the last sort
         # last lap times of the group, kept sorted for the P90 guard (None = no lap time)
         self.lap_sorted: list[int] = []
         self.lap_of: dict[CarPosition, int | None] = {}
@@ -152,8 +153,10 @@ class Enricher:
         for attr in changed:
             if attr == "overall_position":
                 overall.order_dirty = True
+                overall.reranked.add(car)
                 if cg is not None:
                     cg.order_dirty = True
+                    cg.reranked.add(car)
                 self.gained_dirty = True
                 self.gained_cars.add(car)
             elif attr == "last_lap_completed" or attr == "total_time":
@@ -232,20 +235,46 @@ class Enricher:
             self._gained(cars, setter)
 
     def _sort(self, g: Group) -> None:
-        old = g.cars[:]
-        g.cars.sort(key=_pos_key)
-        g.order_dirty = False
         cars = g.cars
+        g.order_dirty = False
+        reranked = g.reranked
         if g.members_changed:
+            cars.sort(key=_pos_key)
             g.members_changed = False
             g.full = True
             g.index = {c: i for i, c in enumerate(cars)}
+            reranked.clear()
             return
         # Usually two cars swapped: only the slots whose occupant changed need new gaps
-        # (and the car behind each of them, whose "car ahead" changed).
-        moved = g.moved
+        # (and the car behind each of them, whose "car ahead" changed). Cars whose position
+        # did not change keep their relative order, so every such slot lies between the old
+        # and the new slot of some re-ranked car.
+        if len(reranked) <= 3:
+            # The rest of the group is still in order and ranks are unique (arrival order
+            # breaks ties), so moving the few re-ranked cars gives what a sort would.
+            for c in reranked:
+                cars.remove(c)
+            for c in reranked:
+                insort(cars, c, key=_pos_key)
+        else:
+            cars.sort(key=_pos_key)
         index = g.index
-        changed = [i for i, (a, b) in enumerate(zip(old, cars)) if a is not b]
+        lo = len(cars)
+        hi = -1
+        for c in reranked:
+            i = index[c]
+            j = bisect_left(cars, c._rank, key=_pos_key)
+            if i > j:
+                i, j = j, i
+            if i < lo:
+                lo = i
+            if j > hi:
+                hi = j
+        reranked.clear()
+        if hi < 0:
+            return
+        moved = g.moved
+        changed = [i for i in range(lo, hi + 1) if index[cars[i]] != i]
         for i in changed:
             index[cars[i]] = i
         moved.update(changed)
