@@ -8,6 +8,7 @@ recompute only the cars whose inputs changed.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from operator import attrgetter
 from typing import Any, Callable, Iterable, Sequence
 
@@ -144,9 +145,9 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                           changed: set[CarPosition] | frozenset = frozenset()) -> list[CarPosition]:
     """Qualifying-order gaps. With the previous ranking and the cars whose best changed, only
     the stretch of the ranking that moved is recomputed (a faster lap usually moves one car up
-    a few places). Returns the new ranking for next time."""
-    ranked = sorted([c for c in cars if c._bt_ms > 0], key=_by_fast_key)
+    a few places). Returns the new ranking for next time (`previous`, updated in place)."""
     if previous is None:
+        ranked = sorted([c for c in cars if c._bt_ms > 0], key=_by_fast_key)
         for c in cars:
             if c._bt_ms <= 0:
                 if getattr(c, gap_attr) != "":
@@ -155,20 +156,39 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                     setter(c, diff_attr, "")
         lo, hi = 0, len(ranked)
     else:
+        ranked = previous
+        old_n = len(ranked)
+        # Cars whose best did not change keep their relative order, so the ranking can only
+        # differ from the previous one between the lowest and highest slot (old or new) of a
+        # changed car: re-place just those cars instead of sorting the field.
+        lo, hi = old_n, -1
         for c in changed:
             if c._bt_ms <= 0:  # lost its best time: leaves the ranking
                 if getattr(c, gap_attr) != "":
                     setter(c, gap_attr, "")
                 if getattr(c, diff_attr) != "":
                     setter(c, diff_attr, "")
-        n = len(ranked)
-        lo, hi = n, -1
-        for i, c in enumerate(ranked):
-            if c in changed or i >= len(previous) or previous[i] is not c:
+            if c in ranked:
+                i = ranked.index(c)
                 if i < lo:
                     lo = i
-                hi = i
-        if len(previous) != n:
+                if i > hi:
+                    hi = i
+                ranked.remove(c)
+        for c in changed:
+            if c._bt_ms > 0:
+                insort(ranked, c, key=_by_fast_key)
+        n = len(ranked)
+        for c in changed:
+            if c._bt_ms > 0:
+                i = bisect_left(ranked, c._fkey, key=_by_fast_key)
+                if i < lo:
+                    lo = i
+                if i > hi:
+                    hi = i
+        if lo > n:
+            lo = n
+        if old_n != n:
             hi = n - 1
         if hi < 0:
             return ranked
