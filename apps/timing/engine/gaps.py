@@ -169,11 +169,13 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                 if getattr(c, diff_attr) != "":
                     setter(c, diff_attr, "")
             if c in ranked:
-                i = ranked.index(c)
+                i = ranked.index(c)  # before any removal shifts the slots
                 if i < lo:
                     lo = i
                 if i > hi:
                     hi = i
+        for c in changed:
+            if c in ranked:
                 ranked.remove(c)
         for c in changed:
             if c._bt_ms > 0:
