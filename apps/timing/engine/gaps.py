@@ -13,13 +13,16 @@ from operator import attrgetter
 from typing import Any, Callable, Iterable, Sequence
 
 from .state import CarPosition
-from .timefmt import format_delta, laps_text
+from .timefmt import _FORMAT_CACHE, format_delta, laps_text
 
 __all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "DEFAULT_TYPICAL_LAP_MS"]
 
 Setter = Callable[[CarPosition, str, Any], None]
 
 DEFAULT_TYPICAL_LAP_MS = 300_000  # 5:00 when nobody has a lap time yet
+
+# Laps-behind text for the usual differences (a car ahead in laps shows "")
+_LAPS_TEXT = {d: ("" if d < 0 else laps_text(d)) for d in range(-50, 1000)}
 
 
 def gap_threshold_ms(cars: Sequence[CarPosition]) -> int:
@@ -63,6 +66,9 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
     lead_laps = leader.last_lap_completed
     lead_ms = leader._ttm_ms
     rng = range(len(ordered)) if indexes is None else indexes
+    # Text lookups inlined: format_delta/laps_text are memoised, the calls are what costs.
+    fmt = _FORMAT_CACHE.get
+    laps_of = _LAPS_TEXT.get
     for i in rng:
         car = ordered[i]
         own = car._ttm_ms
@@ -84,20 +90,28 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
                 if a != 0:
                     g = own - a
                     if 0 <= g <= threshold:
-                        v = format_delta(g)
+                        v = fmt(g)
+                        if v is None:
+                            v = format_delta(g)
             else:
                 d = ahead_laps - laps
-                v = "" if d < 0 else laps_text(d)
+                v = laps_of(d)
+                if v is None:
+                    v = "" if d < 0 else laps_text(d)
             if v is not None and getattr(car, gap_attr) != v:
                 setter(car, gap_attr, v)
         v = None
         if laps == lead_laps:
             g = own - lead_ms
             if 0 <= g <= threshold:
-                v = format_delta(g)
+                v = fmt(g)
+                if v is None:
+                    v = format_delta(g)
         else:
             d = lead_laps - laps
-            v = "" if d < 0 else laps_text(d)
+            v = laps_of(d)
+            if v is None:
+                v = "" if d < 0 else laps_text(d)
         if v is not None and getattr(car, diff_attr) != v:
             setter(car, diff_attr, v)
 
@@ -206,13 +220,20 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             setter(fastest, gap_attr, "")
         if getattr(fastest, diff_attr) != "":
             setter(fastest, diff_attr, "")
+    fmt = _FORMAT_CACHE.get
+    prev_t = ranked[lo - 1]._bt_ms
     for i in range(lo, hi):
         c = ranked[i]
         t = c._bt_ms
-        v = format_delta(t - ranked[i - 1]._bt_ms)
+        v = fmt(t - prev_t)
+        if v is None:
+            v = format_delta(t - prev_t)
+        prev_t = t
         if getattr(c, gap_attr) != v:
             setter(c, gap_attr, v)
-        v = format_delta(t - best)
+        v = fmt(t - best)
+        if v is None:
+            v = format_delta(t - best)
         if getattr(c, diff_attr) != v:
             setter(c, diff_attr, v)
     return ranked
