@@ -31,7 +31,7 @@ _AWARD_ATTRS = frozenset({"overall_positions_gained", "in_class_positions_gained
 class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
                  "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed",
-                 "fast_ranked", "fast_changed", "reranked")
+                 "fast_ranked", "fast_changed", "reranked", "best_holder")
 
     def __init__(self, key: object) -> None:
         self.key = key
@@ -46,6 +46,7 @@ class Group:
         self.members_changed = True
         self.moved: set[int] = set()  # indexes whose car changed in the last re-sort
         self.reranked: set[CarPosition] = set()  # position changed since the last sort
+        self.best_holder: CarPosition | None = None  # the car whose best-time flag is set
         # last lap times of the group, kept sorted for the P90 guard (None = no lap time)
         self.lap_sorted: list[int] = []
         self.lap_of: dict[CarPosition, int | None] = {}
@@ -99,7 +100,7 @@ class Enricher:
     """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
-                 "best_full", "award_ok", "top", "class_top", "award_cand")
+                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
@@ -115,6 +116,8 @@ class Enricher:
         self.top: list[Any] = [0, []]
         self.class_top: dict[str | None, list[Any]] = {}
         self.award_cand: list[CarPosition] = []
+        # Each group's best_holder is the only car with its best-time flag set (see _best_flags)
+        self.best_ok = False
         # The reference recomputes everything on every pass; tests use this to prove the
         # incremental path gives the same state.
         self.always_full = always_full
@@ -124,7 +127,7 @@ class Enricher:
         self.groups = {OVERALL: Group(OVERALL)}
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
         self.gained_cars.clear()
-        self.award_ok = False
+        self.award_ok = self.best_ok = False
 
     def _class_group(self, cls: str | None) -> Group:
         g = self.groups.get(cls)
@@ -181,6 +184,12 @@ class Enricher:
                 self.gained_cars.add(car)
             elif attr == "car_class":
                 self.gained_dirty = self.gained_full = True
+            elif attr == "is_best_time":
+                if self.best_ok and car.is_best_time != (overall.best_holder is car):
+                    self.best_ok = False  # set by another input
+            elif attr == "is_best_time_class":
+                if self.best_ok and car.is_best_time_class != (cg is not None and cg.best_holder is car):
+                    self.best_ok = False
             elif attr in _AWARD_ATTRS:
                 if self.award_ok and not self._award_agrees(car):
                     self.award_ok = False
@@ -340,8 +349,7 @@ class Enricher:
             update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, diffs_only=True)
         update_gaps(g.cars, sorted(idx), g.threshold, gap_attr, diff_attr, setter)
 
-    @staticmethod
-    def _best_flags(cars: list[CarPosition], setter: Setter) -> None:
+    def _best_flags(self, cars: list[CarPosition], setter: Setter) -> None:
         best: CarPosition | None = None
         class_best: dict[str | None, CarPosition] = {}
         for c in cars:
@@ -360,9 +368,13 @@ class Enricher:
             v = class_best.get(c.car_class) is c
             if c.is_best_time_class != v:
                 setter(c, "is_best_time_class", v)
+        for key, g in self.groups.items():
+            g.best_holder = best if key is OVERALL else class_best.get(key)
+        self.best_ok = True
 
     def _best_flags_from_rankings(self, setter: Setter) -> None:
         """Only best times changed: the head of each group's fast-time ranking is the holder."""
+        best_ok = self.best_ok
         for key, g in self.groups.items():
             attr = "is_best_time" if key is OVERALL else "is_best_time_class"
             ranked = g.fast_ranked
@@ -372,16 +384,28 @@ class Enricher:
             if ranked:
                 t = ranked[0]._bt_ms
                 holder = ranked[0]
-                for c in ranked[1:]:
+                n = len(ranked)
+                i = 1
+                while i < n:
+                    c = ranked[i]
                     if c._bt_ms != t:
                         break
                     if c._seq < holder._seq:
                         holder = c  # ties go to the first car in list order, as in the reference
-            for c in g.cars:
-                if getattr(c, attr) and c is not holder:
-                    setter(c, attr, False)
+                    i += 1
+            if best_ok:
+                # Only the previous holder can carry the flag.
+                old = g.best_holder
+                if old is not None and old is not holder and getattr(old, attr):
+                    setter(old, attr, False)
+            else:
+                for c in g.cars:
+                    if getattr(c, attr) and c is not holder:
+                        setter(c, attr, False)
             if holder is not None and not getattr(holder, attr):
                 setter(holder, attr, True)
+            g.best_holder = holder
+        self.best_ok = True
 
     def _gained(self, cars: list[CarPosition], setter: Setter) -> None:
         n_all = len(cars)
