@@ -802,7 +802,7 @@ class TimingEngine:
         enricher = self.enricher
         for car, ch in self._car_changes.items():
             enricher.note(car, ch)
-        enricher.run(list(self.cars.values()), self._put)
+        enricher.run(self.cars.values(), self._put)  # type: ignore[arg-type]  # a view iterates the same
         self._enriched_at = self._nsets
 
     def _check_stale(self) -> None:
