@@ -23,9 +23,18 @@ Setter = Callable[[CarPosition, str, Any], None]
 OVERALL = object()  # key of the whole-field group; a class may legitimately be None
 
 
-_pos_key = attrgetter("_rank")
-_AWARD_ATTRS = frozenset({"overall_positions_gained", "in_class_positions_gained",
-                          "is_overall_most_positions_gained", "is_class_most_positions_gained"})  # kept up to date by the engine's setter
+_pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
+# What note() does per changed field; the codes below _INPUT_END are enrichment inputs.
+_POSITION, _PROGRESS, _LAST_LAP, _BEST, _GRID, _CLASS, _INPUT_END, _BEST_FLAG, _CLASS_BEST_FLAG, _AWARD = range(10)
+_NOTE_CODE = {
+    "overall_position": _POSITION, "last_lap_completed": _PROGRESS, "total_time": _PROGRESS,
+    "last_lap_time": _LAST_LAP, "best_time": _BEST, "best_lap": _BEST,
+    "overall_starting_position": _GRID, "in_class_starting_position": _GRID, "car_class": _CLASS,
+    "is_best_time": _BEST_FLAG, "is_best_time_class": _CLASS_BEST_FLAG,
+    "overall_positions_gained": _AWARD, "in_class_positions_gained": _AWARD,
+    "is_overall_most_positions_gained": _AWARD, "is_class_most_positions_gained": _AWARD,
+}
+_UNSEEN = object()
 
 
 class Group:
@@ -100,7 +109,7 @@ class Enricher:
     """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
-                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok")
+                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "noted")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
@@ -118,6 +127,7 @@ class Enricher:
         self.award_cand: list[CarPosition] = []
         # Each group's best_holder is the only car with its best-time flag set (see _best_flags)
         self.best_ok = False
+        self.noted: dict[CarPosition, tuple[Any, dict[str, Any]]] = {}  # see note()
         # The reference recomputes everything on every pass; tests use this to prove the
         # incremental path gives the same state.
         self.always_full = always_full
@@ -128,6 +138,7 @@ class Enricher:
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
         self.gained_cars.clear()
         self.award_ok = self.best_ok = False
+        self.noted = {}
 
     def _class_group(self, cls: str | None) -> Group:
         g = self.groups.get(cls)
@@ -153,8 +164,28 @@ class Enricher:
     def note(self, car: CarPosition, changed: Iterable[str]) -> None:
         overall = self.groups[OVERALL]
         cg = self.groups.get(car.car_class)
+        # The engine notes a pass's changes again when it enriches a second time (after lap
+        # logging and stale checks): an input already noted in this pass with its current value
+        # was (or is still queued to be) processed, and processing it again with the same
+        # inputs recomputes what is already there. The engine's change dict for a car is new
+        # every pass, which tells the passes apart. (Across passes a value that went away and
+        # came back must still be noted: the reference recomputes it.)
+        rec = self.noted.get(car)
+        seen = rec[1] if rec is not None and rec[0] is changed else None
+        codes = _NOTE_CODE
         for attr in changed:
-            if attr == "overall_position":
+            code = codes.get(attr)
+            if code is None:
+                continue  # a derived field
+            if code < _INPUT_END:
+                v = getattr(car, attr)
+                if seen is None:
+                    seen = {}
+                    self.noted[car] = (changed, seen)
+                elif seen.get(attr, _UNSEEN) == v:
+                    continue
+                seen[attr] = v
+            if code == _POSITION:
                 overall.order_dirty = True
                 overall.reranked.add(car)
                 if cg is not None:
@@ -162,37 +193,36 @@ class Enricher:
                     cg.reranked.add(car)
                 self.gained_dirty = True
                 self.gained_cars.add(car)
-            elif attr == "last_lap_completed" or attr == "total_time":
+            elif code == _PROGRESS:
                 overall.touched.add(car)
                 if cg is not None:
                     cg.touched.add(car)
-            elif attr == "last_lap_time":
+            elif code == _LAST_LAP:
                 overall.p90_dirty = True
                 overall.lap_changed.add(car)
                 if cg is not None:
                     cg.p90_dirty = True
                     cg.lap_changed.add(car)
-            elif attr == "best_time" or attr == "best_lap":
+            elif code == _BEST:
                 overall.fast_dirty = True
                 overall.fast_changed.add(car)
                 if cg is not None:
                     cg.fast_dirty = True
                     cg.fast_changed.add(car)
                 self.best_dirty = True
-            elif attr == "overall_starting_position" or attr == "in_class_starting_position":
+            elif code == _GRID:
                 self.gained_dirty = True
                 self.gained_cars.add(car)
-            elif attr == "car_class":
+            elif code == _CLASS:
                 self.gained_dirty = self.gained_full = True
-            elif attr == "is_best_time":
+            elif code == _BEST_FLAG:
                 if self.best_ok and car.is_best_time != (overall.best_holder is car):
                     self.best_ok = False  # set by another input
-            elif attr == "is_best_time_class":
+            elif code == _CLASS_BEST_FLAG:
                 if self.best_ok and car.is_best_time_class != (cg is not None and cg.best_holder is car):
                     self.best_ok = False
-            elif attr in _AWARD_ATTRS:
-                if self.award_ok and not self._award_agrees(car):
-                    self.award_ok = False
+            elif self.award_ok and not self._award_agrees(car):
+                self.award_ok = False
 
     # ---- the pass ---------------------------------------------------------------
     def run(self, cars: list[CarPosition], setter: Setter) -> None:

@@ -1,0 +1,140 @@
+"""Random race feeds: the incremental enrichment must publish what recomputing everything on
+every pass publishes (the `always_full` reference mode), pass by pass.
+
+The feeds stress what the recordings rarely do: several cars crossing and setting bests in one
+message, a car's position changing and changing back within a message, tied best times and
+gains, best times withdrawn, class changes, and inputs set by another handler in their own pass.
+Stale verdicts (and the pace award that reads them) are left out: the stale tracker's
+incremental rules are tested on their own in test_laps_and_stale.py.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from apps.timing.engine import TimingEngine
+
+_SKIP = ("st", "faic")
+
+
+def _fmt(ms: int) -> str:
+    h, r = divmod(ms, 3_600_000)
+    m, r = divmod(r, 60_000)
+    s, f = divmod(r, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{f:03d}"
+
+
+def _patches(result) -> list[dict]:
+    out = []
+    for p in result.car_patches:
+        q = {k: v for k, v in p.items() if k not in _SKIP}
+        if len(q) > 1:
+            out.append(q)
+    return sorted(out, key=lambda p: p["n"])
+
+
+def _race(seed: int, messages: int) -> None:
+    rnd = random.Random(seed)
+    ncars = rnd.choice([3, 8, 20, 44])
+    ncls = rnd.choice([1, 2, 4])
+    nums = [str(i + 1) for i in range(ncars)]
+    cls = {n: rnd.randint(1, ncls) for n in nums}
+    inc, full = TimingEngine(1), TimingEngine(1)
+    full.enricher.always_full = True
+    full.stale.always_full = True
+    for e in (inc, full):
+        e.register_handler("ext", lambda p, t, e=e: e.update_car(*json.loads(p)))
+    now = datetime(2025, 1, 1, 12)
+    step = [0]
+
+    def send(kind: str, payload: str) -> None:
+        a = inc.apply(kind, payload, session_id=1, received_at=now)
+        b = full.apply(kind, payload, session_id=1, received_at=now)
+        assert _patches(a) == _patches(b), (seed, step[0], payload)
+
+    def rm(lines: list[str]) -> None:
+        send("rmonitor", "\r\n".join(lines) + "\r\n")
+
+    rm([f'$C,{i + 1},"C{i + 1}"' for i in range(ncls)] + ['$F,9999,"00:00:00","12:00:00","00:00:00","Green "']
+       + [f'$A,"{n}","{n}",{1000 + int(n)},"D{n}","","USA",{cls[n]}' for n in nums])
+    order = nums[:]
+    rnd.shuffle(order)
+    laps = dict.fromkeys(nums, 0)
+    tot = dict.fromkeys(nums, 0)
+    best = dict.fromkeys(nums, 0)
+    rm([f'$G,{i + 1},"{n}",0,"00:00:00.000"' for i, n in enumerate(order)])
+    race = 0
+
+    def cross(n: str, lines: list[str], jump: bool) -> None:
+        lap = 60_000 + rnd.choice([0, 0, 1000, 2000, rnd.randint(0, 90_000)])
+        laps[n] += 1
+        tot[n] += lap
+        i = order.index(n)
+        if i > 0 and rnd.random() < 0.4:
+            j = rnd.randrange(i) if jump else i - 1
+            order.insert(j, order.pop(i))
+        lines.append(f'$G,{order.index(n) + 1},"{n}",{laps[n]},"{_fmt(tot[n])}"')
+        if rnd.random() < 0.8:
+            lines.append(f'$J,"{n}","{_fmt(lap)}","{_fmt(tot[n])}"')
+        if best[n] == 0 or lap <= best[n] or rnd.random() < 0.05:
+            best[n] = lap if rnd.random() < 0.9 else rnd.choice([60_000, 61_000, 0])
+            lines.append(f'$H,1,"{n}",{laps[n] if best[n] else 0},"{_fmt(best[n])}"')
+
+    for step[0] in range(messages):
+        now += timedelta(seconds=rnd.choice([0.2, 1, 5]))
+        race += rnd.randint(500, 3000)
+        lines = [f'$F,9999,"00:00:00","12:00:00","{_fmt(race)[:8]}","{rnd.choice(["Green ", "Green ", "Yellow"])}"']
+        r = rnd.random()
+        if r < 0.5:
+            cross(rnd.choice(nums), lines, jump=False)
+        elif r < 0.6:
+            for n in rnd.sample(nums, min(ncars, rnd.randint(2, 5))):
+                cross(n, lines, jump=True)
+            lines += [f'$G,{p + 1},"{m}",{laps[m]},"{_fmt(tot[m])}"' for p, m in enumerate(order)]
+        elif r < 0.65 and ncars > 2:
+            # a position that changes and changes back within the message
+            i = rnd.randrange(1, ncars)
+            a, b = order[i - 1], order[i]
+            lines += [f'$G,{i + 1},"{a}",{laps[a]},"{_fmt(tot[a])}"', f'$G,{i},"{b}",{laps[b]},"{_fmt(tot[b])}"',
+                      f'$G,{i},"{a}",{laps[a]},"{_fmt(tot[a])}"', f'$G,{i + 1},"{b}",{laps[b]},"{_fmt(tot[b])}"']
+        elif r < 0.72:
+            n = rnd.choice(nums)
+            t = rnd.choice([60_000, 61_000, 62_000, 0])
+            lines.append(f'$H,1,"{n}",{rnd.randint(1, 5) if t else 0},"{_fmt(t)}"')
+        elif r < 0.75:
+            n = rnd.choice(nums)
+            cls[n] = rnd.randint(1, ncls)
+            lines.append(f'$A,"{n}","{n}",{1000 + int(n)},"D{n}","","USA",{cls[n]}')
+        elif r < 0.78:
+            n = rnd.choice(nums)
+            attr = rnd.choice(["overall_position", "best_time", "total_time", "last_lap_completed"])
+            value = {"overall_position": rnd.randint(1, ncars), "best_time": _fmt(rnd.choice([60_000, 0])),
+                     "total_time": _fmt(tot[n]), "last_lap_completed": laps[n]}[attr]
+            send("ext", json.dumps([n, {attr: value}]))
+        rm(lines)
+    assert inc.state_json()["carPositions"] is not None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_feed_incremental_matches_full_recompute(seed):
+    _race(seed, 250)
+
+
+def test_each_pass_records_a_cars_changes_in_a_new_dict():
+    # positions.Enricher.note() tells a second enrichment of the same pass from the next pass
+    # by the identity of the car's change dict; a reused dict would skip needed work.
+    eng = TimingEngine(1)
+    seen = []
+    eng.register_handler("ext", lambda p, t: (eng.update_car("1", json.loads(p)),
+                                              seen.append(eng._car_changes.get(eng.cars["1"]))))
+    now = datetime(2025, 1, 1, 12)
+    eng.apply("rmonitor", '$C,1,"A"\r\n$A,"1","1",1001,"D1","","USA",1\r\n$G,1,"1",1,"00:01:00.000"\r\n',
+              session_id=1, received_at=now)
+    for pos in (2, 1, 2):
+        eng.apply("ext", json.dumps({"overall_position": pos}), session_id=1, received_at=now)
+    assert all(d is not None for d in seen)
+    assert len({id(d) for d in seen}) == len(seen)
