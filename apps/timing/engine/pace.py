@@ -37,24 +37,48 @@ def _median(values: Sequence[float]) -> float:
     return v[mid] if n & 1 else (v[mid - 1] + v[mid]) / 2
 
 
+_RUNNING = (Flags.GREEN, Flags.YELLOW)
+_REF_CACHE: dict[str | None, int] = {}
+
+
+def _ref_ms(best_time: str | None) -> int:
+    """parse_ms, memoised: a car's best time text is re-read on every lap it logs."""
+    v = _REF_CACHE.get(best_time)
+    if v is None:
+        v = parse_ms(best_time)
+        if len(_REF_CACHE) >= 4096:
+            _REF_CACHE.clear()
+        _REF_CACHE[best_time] = v
+    return v
+
+
 def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None,
                           lap_ms: Sequence[int] | None = None) -> int:
     """`lap_ms`, if given, holds the parsed lap times aligned with `history` (saves re-parsing)."""
-    if session_flag not in (Flags.GREEN, Flags.YELLOW):
+    if session_flag not in _RUNNING:
         return 0
     if not history:
         return 0
     if lap_ms is None:
         lap_ms = [parse_ms(l.get("ltm")) for l in history]
-    laps = list(zip(history[:5], lap_ms[:5]))
-    clean = [l for l in laps if not l[0].get("lip")]
-    chosen = [l for l in clean if l[0].get("flg") == session_flag][:5]
-    if len(chosen) < 3 and len(clean) >= 3:
-        chosen = clean[:5]
+    # The newest 5 laps without a pit stop; those under the current flag if there are 3.
+    clean: list[int] = []
+    chosen: list[int] = []
+    for i in range(min(5, len(history), len(lap_ms))):
+        lap = history[i]
+        if lap.get("lip"):
+            continue
+        t = lap_ms[i]
+        clean.append(t)
+        if lap.get("flg") == session_flag:
+            chosen.append(t)
     if len(chosen) < 3:
-        return 0
-    times = [t for _, t in chosen if t != 0]  # newest first
-    if len(times) < 2:
+        if len(clean) < 3:
+            return 0
+        chosen = clean
+    times = [t for t in chosen if t != 0]  # newest first
+    n = len(times)
+    if n < 2:
         return 0
     med = _median(times)
     mad = _median([abs(t - med) for t in times])
@@ -68,18 +92,22 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
     mean = sum(kept) / n
     if mean <= 0:
         return 0
-    var = sum((t - mean) ** 2 for t in kept) / n
+    var = sum([(t - mean) ** 2 for t in kept]) / n
     if var ** 0.5 / mean > 0.10:
         return 0
     # newest lap weighs n, the oldest 1
-    weights = range(n, 0, -1)
-    projection = sum(w * t for w, t in zip(weights, kept)) / sum(weights)
+    w = n
+    weighted = 0
+    for t in kept:
+        weighted += w * t
+        w -= 1
+    projection = weighted / (n * (n + 1) // 2)
     if projection < 10_000:
         return 0
     if session_flag == Flags.YELLOW:
         ref = mean
     else:
-        ref = parse_ms(best_time) or mean or 120_000
+        ref = _ref_ms(best_time) or mean or 120_000
     if projection < int(0.7 * ref) or projection > int(3.0 * ref):
         return 0
     return int(round(projection))
