@@ -20,6 +20,13 @@ def parse_ms(text: str | None) -> int:
     """`H:MM:SS[.fff]` with unbounded hours and possibly negative seconds -> ms; 0 on failure."""
     if not text:
         return 0
+    if len(text) == 12 and text[2] == ":" and text[5] == ":" and text[8] == "." and text.isascii():
+        # The feed's usual HH:MM:SS.fff: the digits as one integer give the same value as the
+        # general path (whose float seconds round back to exactly these milliseconds).
+        digits = text.replace(":", "").replace(".", "", 1)
+        if len(digits) == 9 and digits.isdigit():
+            v = int(digits)
+            return ((v // 10_000_000 * 60 + v // 100_000 % 100) * 60 + v // 1000 % 100) * 1000 + v % 1000
     parts = text.split(":")
     if len(parts) != 3:
         return 0
