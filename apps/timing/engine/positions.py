@@ -354,8 +354,20 @@ class Enricher:
             return
         if band is not None:
             update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, band=band)
-        if not g.touched and not moved:
-            return
+        touched = g.touched
+        if not moved:
+            if not touched:
+                return
+            if len(touched) == 1:
+                # One car's time or lap changed (most of a feed): itself and the car behind.
+                i = g.index.get(touched.pop())
+                if i is None:
+                    return
+                if i == 0:
+                    update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, diffs_only=True)
+                update_gaps(g.cars, (i, i + 1) if i + 1 < len(g.cars) else (i,), g.threshold, gap_attr,
+                            diff_attr, setter)
+                return
         index = g.index
         n = len(g.cars)
         idx: set[int] = set()
