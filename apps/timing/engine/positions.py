@@ -34,6 +34,7 @@ _NOTE_CODE = {
     "overall_positions_gained": _AWARD, "in_class_positions_gained": _AWARD,
     "is_overall_most_positions_gained": _AWARD, "is_class_most_positions_gained": _AWARD,
 }
+_NOTE_KEYS = frozenset(_NOTE_CODE)
 _UNSEEN = object()
 
 
@@ -162,6 +163,10 @@ class Enricher:
 
     # ---- change marking ---------------------------------------------------------
     def note(self, car: CarPosition, changed: Iterable[str]) -> None:
+        # Most changed fields are derived ones the enrichment itself set; pick out the rest in C.
+        attrs = changed.keys() & _NOTE_KEYS if type(changed) is dict else changed
+        if not attrs:
+            return
         overall = self.groups[OVERALL]
         cg = self.groups.get(car.car_class)
         # The engine notes a pass's changes again when it enriches a second time (after lap
@@ -173,7 +178,8 @@ class Enricher:
         rec = self.noted.get(car)
         seen = rec[1] if rec is not None and rec[0] is changed else None
         codes = _NOTE_CODE
-        for attr in changed:
+        award = False
+        for attr in attrs:
             code = codes.get(attr)
             if code is None:
                 continue  # a derived field
@@ -221,8 +227,10 @@ class Enricher:
             elif code == _CLASS_BEST_FLAG:
                 if self.best_ok and car.is_best_time_class != (cg is not None and cg.best_holder is car):
                     self.best_ok = False
-            elif self.award_ok and not self._award_agrees(car):
-                self.award_ok = False
+            else:
+                award = True
+        if award and self.award_ok and not self._award_agrees(car):
+            self.award_ok = False
 
     # ---- the pass ---------------------------------------------------------------
     def run(self, cars: list[CarPosition], setter: Setter) -> None:
@@ -551,16 +559,15 @@ class Enricher:
     def _award_agrees(self, car: CarPosition) -> bool:
         """Whether `car`'s stored gains and award flags match the kept leaders (a change made
         by another input breaks that, and the next award update rescans the field)."""
-        for (v, top), g, flag in ((self.top, car.overall_positions_gained, car.is_overall_most_positions_gained),
-                                  (self.class_top.get(car.car_class, _NO_TOP), car.in_class_positions_gained,
-                                   car.is_class_most_positions_gained)):
-            if g > 0 and g > v:
-                return False
-            if (car in top) != (g > 0 and g == v):
-                return False
-            if flag != (len(top) == 1 and top[0] is car):
-                return False
-        return True
+        v, top = self.top
+        g = car.overall_positions_gained
+        if g > 0 and g > v or (car in top) != (g > 0 and g == v) \
+                or car.is_overall_most_positions_gained != (len(top) == 1 and top[0] is car):
+            return False
+        v, top = self.class_top.get(car.car_class, _NO_TOP)
+        g = car.in_class_positions_gained
+        return not (g > 0 and g > v or (car in top) != (g > 0 and g == v)
+                    or car.is_class_most_positions_gained != (len(top) == 1 and top[0] is car))
 
 
 _NO_TOP = (0, ())
