@@ -61,14 +61,23 @@ class StaleTracker:
             return
         # (A leader regressing below lap 3 without a reset is not a real-world case; resets
         # invalidate the tracker.)
-        value = True if laps == 0 else is_stale(car, session_flag, race_time_ms)
+        # is_stale() and the deadline rule inlined (this runs for every crossing): one
+        # tolerance lookup, same arithmetic.
+        if laps == 0:
+            value = True
+        elif session_flag not in _RUNNING or car.total_time is None or car.last_lap_time is None:
+            value = False
+        else:
+            grow = 1 + _tolerance(car, session_flag)
+            last = car._ltm_ms
+            elapsed = race_time_ms - car._ttm_ms
+            value = elapsed > 1000 and last > 0 and elapsed > last * grow
+            if not value and last > 0:
+                limit = car._ttm_ms + max(1000.0, last * grow)
+                if limit < self.deadline:
+                    self.deadline = limit
         if car.is_stale != value:
             setter(car, "is_stale", value)
-        if not value and laps and session_flag in _RUNNING and car.total_time is not None \
-                and car.last_lap_time is not None and car._ltm_ms > 0:
-            limit = car._ttm_ms + max(1000.0, car._ltm_ms * (1 + _tolerance(car, session_flag)))
-            if limit < self.deadline:
-                self.deadline = limit
 
     def update(self, cars: list[CarPosition], session_flag: int, race_time_ms: int,
                setter: Callable[[CarPosition, str, Any], None]) -> None:
@@ -93,13 +102,18 @@ class StaleTracker:
         running = session_flag in _RUNNING
         deadline = _NEVER
         for c in cars:
+            # is_stale() inlined as in touch()
             if c.last_lap_completed == 0:
                 value = True
+            elif not running or c.total_time is None or c.last_lap_time is None:
+                value = False
             else:
-                value = is_stale(c, session_flag, race_time_ms)
-                if running and not value and c.total_time is not None and c.last_lap_time is not None and c._ltm_ms > 0:
-                    tol = _tolerance(c, session_flag)
-                    limit = c._ttm_ms + max(1000.0, c._ltm_ms * (1 + tol))
+                grow = 1 + _tolerance(c, session_flag)
+                last = c._ltm_ms
+                elapsed = race_time_ms - c._ttm_ms
+                value = elapsed > 1000 and last > 0 and elapsed > last * grow
+                if not value and last > 0:
+                    limit = c._ttm_ms + max(1000.0, last * grow)
                     if limit < deadline:
                         deadline = limit
             if c.is_stale != value:
