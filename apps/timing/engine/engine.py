@@ -372,8 +372,8 @@ class TimingEngine:
         contract names; anything more (a flag change, a bad line, stale cars) returns None or
         goes through the general pass. The result is the same either way."""
         line = payload.strip()
-        if "\n" in line or self._logged_flag < 0:
-            return None
+        if "\n" in line or self._logged_flag < 0 or self.feeds.active:
+            return None  # (other feeds do time-based work after every RMonitor message)
         values = heartbeat_values(line)
         if values is None or values[4] != self.last_flag_text:
             return None
@@ -527,6 +527,9 @@ class TimingEngine:
             self._enrich()
             self._check_stale()
             self._log_laps(received_at)
+            # Stale verdicts and lap figures are outputs only: nothing the enrichment reads
+            # changed since it ran, so apply() need not run it again.
+            self._enriched_at = self._nsets
         elif self._reset or not self.rmonitor_messages % 3:
             self._check_stale()
 

@@ -194,6 +194,15 @@ def test_telemetry_source_and_signal_bars_come_with_the_heartbeat_lane():
                                         .session_patch or {})
 
 
+def test_every_heartbeat_runs_the_in_car_sweep_so_a_silent_telemetry_source_is_noticed():
+    f = FtFeeds("8")
+    f.ftcar(vehicle())
+    assert f.rmonitor('$F,9999,"00:10:00","09:00:00","00:01:00","Green "').session_patch["hasTelemetrySource"]
+    f.now += timedelta(seconds=120)  # no in-car data for longer than the source counts as live
+    r = f.send("rmonitor", '$F,9999,"00:09:59","09:00:01","00:01:01","Green "')
+    assert r.session_patch["hasTelemetrySource"] is False
+
+
 def test_in_car_pit_state_is_confirmed_after_eight_seconds_for_a_car_with_a_trusted_device():
     f = FtFeeds("8")
     f.ftcar(vehicle())
