@@ -129,7 +129,6 @@ class TimingEngine:
         # (car number, lap) -> lap included a pit stop; set by whoever owns pit data
         self.pit_lap: Callable[[str, int], bool] | None = None
         self._handlers: dict[str, Callable[[str, datetime], None]] = {
-            "rmonitor": self._on_rmonitor,
             "evtsessionchanged": self._on_session_changed,
             # Hook points: "multiloop", "x2pass", "flags", "ftcar" register here as they are
             # written (see register_handler).
@@ -347,10 +346,22 @@ class TimingEngine:
 
     def apply(self, kind: str, payload: str, *, session_id: int, received_at: datetime) -> PassResult:
         """Apply one relay message. Unknown kinds are counted and ignored."""
-        if payload[:3] == "$F," and kind == "rmonitor":
-            result = self._heartbeat_pass(payload, session_id, received_at)
-            if result is not None:
-                return result
+        if kind == "rmonitor":
+            # The bulk of every feed: dispatched here rather than through the handler table.
+            if payload[:3] == "$F,":
+                result = self._heartbeat_pass(payload, session_id, received_at)
+                if result is not None:
+                    return result
+            self.relay_session_id = session_id
+            try:
+                self._on_rmonitor(payload, received_at)
+                if self.feeds.active:
+                    _feeds.after_rmonitor_message(self, received_at)
+                if self._nsets != self._enriched_at:
+                    self._enrich()
+            except Exception as exc:  # the engine must survive any feed; keep what was applied
+                self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
+            return self._finish()
         handler = self._handlers.get(kind)
         if handler is None:
             self.counters[f"ignored_kind:{kind}"] += 1
@@ -371,6 +382,8 @@ class TimingEngine:
         whole event. It only moves the session clock, so its patch is built here directly in
         contract names; anything more (a flag change, a bad line, stale cars) returns None or
         goes through the general pass. The result is the same either way."""
+        if self._car_changes or self._session_changes or self._flags_changed or self._pass_rejections:
+            return None  # changes made between passes (update_car & co.) go out with this one
         line = payload.strip()
         if "\n" in line or self._logged_flag < 0 or self.feeds.active:
             return None  # (other feeds do time-based work after every RMonitor message)

@@ -116,15 +116,10 @@ class FeedState:
 # ------------------------------------------------------------------------------------------------
 
 def install(eng: "TimingEngine") -> None:
-    """Register the feed handlers on an engine (called from TimingEngine.__init__)."""
-    rmonitor = eng._on_rmonitor
+    """Register the feed handlers on an engine (called from TimingEngine.__init__).
 
-    def on_rmonitor(payload: str, received_at: datetime) -> None:
-        rmonitor(payload, received_at)
-        if eng.feeds.active:
-            after_rmonitor_message(eng, received_at)
-
-    eng.register_handler("rmonitor", on_rmonitor)
+    RMonitor itself is dispatched by the engine, which calls `after_rmonitor_message` after
+    each RMonitor message while a feed is active."""
     eng.register_handler("multiloop", lambda p, t: on_multiloop(eng, p, t))
     eng.register_handler("x2pass", lambda p, t: on_x2pass(eng, p, t))
     eng.register_handler("x2loop", lambda p, t: on_x2loop(eng, p, t))

@@ -89,3 +89,17 @@ def test_the_streaming_reader_yields_what_parse_messages_builds():
     for path in (REDMIST / "TestSessionChanges.txt", SEBRING / "2009_Sebring_ALMS_Session_5.txt"):
         text = path.read_text("utf-8-sig")
         assert [(m.kind, m.payload, m.received_at, m.timestamped) for m in parse_messages(text)] == list(iter_messages(text))
+
+
+def test_changes_made_between_passes_go_out_with_the_next_heartbeat():
+    engine = TimingEngine(1)
+    engine.apply("rmonitor", '$A,"1","1",101,"Ann","Lee","",1\n$C,1,"GT"\n$G,1,"1",3,"00:05:00.000"',
+                 session_id=1, received_at=T0)
+    engine.apply("rmonitor", '$F,14,"00:12:45","13:34:23","00:09:47","Green "', session_id=1, received_at=T0)
+    for i in range(6):  # wherever the every-third-message stale check falls
+        assert engine.update_car("1", {"is_in_pit": i % 2 == 0})
+        engine.update_session({"track_temp_deg_f": 70 + i})
+        r = engine.apply("rmonitor", f'$F,14,"00:12:4{i}","13:34:2{i}","00:09:4{i}","Green "', session_id=1,
+                         received_at=T0 + timedelta(seconds=i + 1))
+        assert r.car_patches == [{"n": "1", "ip": i % 2 == 0}]
+        assert r.session_patch["trackTempDegF"] == 70 + i and r.session_patch["timeToGo"] == f"00:12:4{i}"
