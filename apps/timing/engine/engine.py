@@ -792,17 +792,27 @@ class TimingEngine:
 
     def _apply_starting_positions(self) -> None:
         self.starting_dirty = False
+        cars = self.cars
+        placed: list[tuple[str, CarPosition]] = []
         class_of: dict[str, str | None] = {}
         for reg, number in self.reg_to_number.items():
-            car = self.cars.get(number)
-            class_of[reg] = car.car_class if car is not None else None
-        self.in_class_starting = rebuild_in_class_starting_positions(self.starting, class_of)
-        for reg, number in self.reg_to_number.items():
-            car = self.cars.get(number)
+            car = cars.get(number)
             if car is None:
-                continue
-            self._set(car, "overall_starting_position", self.starting.get(reg, 0))
-            self._set(car, "in_class_starting_position", self.in_class_starting.get(reg, 0))
+                class_of[reg] = None
+            else:
+                class_of[reg] = car.car_class
+                placed.append((reg, car))
+        starting = self.starting
+        in_class = self.in_class_starting = rebuild_in_class_starting_positions(starting, class_of)
+        # Runs for every grid row while the field forms up; most values are already right.
+        put = self._put
+        for reg, car in placed:
+            v = starting.get(reg, 0)
+            if car.overall_starting_position != v:
+                put(car, "overall_starting_position", v)
+            v = in_class.get(reg, 0)
+            if car.in_class_starting_position != v:
+                put(car, "in_class_starting_position", v)
 
     def _restore_last_lap_times(self) -> None:
         for number, car in self.cars.items():
