@@ -324,12 +324,13 @@ class LineParser:
     Orbits resends its entry list, classes and standings every few seconds, mostly unchanged,
     so the same text arrives again and again. Parsing is a pure function of the line, and
     nothing mutates a parsed record, so the memoised record is handed out again. The memo is
-    dropped whole when it reaches `limit` lines, which bounds memory on any feed.
+    dropped whole when it reaches `limit` lines (1,024 lines hold about 256 KiB; a larger memo
+    was measured no faster on the recordings), which bounds memory on any feed.
     """
 
     __slots__ = ("memo", "limit")
 
-    def __init__(self, limit: int = 8192) -> None:
+    def __init__(self, limit: int = 1024) -> None:
         self.memo: dict[str, Record | Rejection] = {}
         self.limit = limit
 
