@@ -3,6 +3,8 @@ projected lap time (§5.8). Both run when a lap is logged, like the reference's 
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import mul as _mul, sub as _sub
 from typing import Any, Iterable, Mapping, Sequence
 
 from .flags import Flags
@@ -30,14 +32,7 @@ def fastest_in_class(cars: Iterable[CarPosition], averages: Mapping[str, float |
     return best
 
 
-def _median(values: Sequence[float]) -> float:
-    v = sorted(values)
-    n = len(v)
-    mid = n // 2
-    return v[mid] if n & 1 else (v[mid - 1] + v[mid]) / 2
-
-
-_RUNNING = (Flags.GREEN, Flags.YELLOW)
+_GREEN, _YELLOW = int(Flags.GREEN), int(Flags.YELLOW)
 _REF_CACHE: dict[str | None, int] = {}
 
 
@@ -55,7 +50,9 @@ def _ref_ms(best_time: str | None) -> int:
 def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None,
                           lap_ms: Sequence[int] | None = None) -> int:
     """`lap_ms`, if given, holds the parsed lap times aligned with `history` (saves re-parsing)."""
-    if session_flag not in _RUNNING:
+    # Runs for every lap every car logs: the lists are built in C where the rule allows and
+    # the float sums keep the order (and hence the rounding) of the straightforward version.
+    if session_flag != _GREEN and session_flag != _YELLOW:
         return 0
     if not history:
         return 0
@@ -64,47 +61,52 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
     # The newest 5 laps without a pit stop; those under the current flag if there are 3.
     clean: list[int] = []
     chosen: list[int] = []
-    for i in range(min(5, len(history), len(lap_ms))):
-        lap = history[i]
-        if lap.get("lip"):
-            continue
-        t = lap_ms[i]
-        clean.append(t)
-        if lap.get("flg") == session_flag:
-            chosen.append(t)
+    i = 0
+    for lap in history[:5]:
+        if i >= len(lap_ms):
+            break
+        if not lap.get("lip"):
+            t = lap_ms[i]
+            clean.append(t)
+            if lap.get("flg") == session_flag:
+                chosen.append(t)
+        i += 1
     if len(chosen) < 3:
         if len(clean) < 3:
             return 0
         chosen = clean
-    times = [t for t in chosen if t != 0]  # newest first
+    times = chosen if 0 not in chosen else [t for t in chosen if t != 0]  # newest first
     n = len(times)
     if n < 2:
         return 0
-    med = _median(times)
-    mad = _median([abs(t - med) for t in times])
+    v = sorted(times)
+    mid = n >> 1
+    med = v[mid] if n & 1 else (v[mid - 1] + v[mid]) / 2
+    v = sorted(map(abs, map(_sub, times, repeat(med, n))))
+    mad = v[mid] if n & 1 else (v[mid - 1] + v[mid]) / 2
     if mad < 1:
         mad = 1
     spread = 3 * 1.4826 * mad
-    kept = [t for t in times if abs(t - med) <= spread and t <= 2 * med]
-    if len(kept) < 2:
-        kept = times
-    n = len(kept)
+    twice = 2 * med
+    kept = times
+    for t in times:
+        if not (abs(t - med) <= spread and t <= twice):
+            kept = [t for t in times if abs(t - med) <= spread and t <= twice]
+            if len(kept) < 2:
+                kept = times
+            n = len(kept)
+            break
     mean = sum(kept) / n
     if mean <= 0:
         return 0
-    var = sum([(t - mean) ** 2 for t in kept]) / n
+    var = sum(map(pow, map(_sub, kept, repeat(mean, n)), repeat(2, n))) / n
     if var ** 0.5 / mean > 0.10:
         return 0
     # newest lap weighs n, the oldest 1
-    w = n
-    weighted = 0
-    for t in kept:
-        weighted += w * t
-        w -= 1
-    projection = weighted / (n * (n + 1) // 2)
+    projection = sum(map(_mul, kept, range(n, 0, -1))) / (n * (n + 1) // 2)
     if projection < 10_000:
         return 0
-    if session_flag == Flags.YELLOW:
+    if session_flag == _YELLOW:
         ref = mean
     else:
         ref = _ref_ms(best_time) or mean or 120_000

@@ -10,8 +10,7 @@ CarPosition key 61 (retired HasGps) is always written as false (§2.4).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from operator import attrgetter
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import msgpack
 
@@ -289,17 +288,31 @@ def _car_value_json(attr: str, value: Any) -> Any:
 
 
 _CAR_ATTRS = tuple(a for a, _, _, _ in CAR_FIELDS)
-_CAR_GET = attrgetter(*_CAR_ATTRS)  # one C call fetches every field: lap snapshots are frequent
-_CAR_NAMES = {"web": tuple(CAR_JSON[a] for a in _CAR_ATTRS), "db": tuple(CAR_JSON_DB[a] for a in _CAR_ATTRS)}
+_LSTT_ZERO = _time_only_json(0)  # lap_start_time is never set by RMonitor: nearly every snapshot
+
+
+def _lstt_json(ticks: int | None) -> str:
+    return _time_only_json(ticks) if ticks else _LSTT_ZERO
+
+
+def _car_to_json_function(names: tuple[str, ...]) -> Callable[[CarPosition], dict[str, Any]]:
+    # One dict display with constant keys: the dict is built at its final size in one step,
+    # which is what a lap snapshot (every car, every lap) needs to be cheap.
+    special = {"lap_start_time": "_lstt(car.lap_start_time)",
+               "pit_entry_time": "None if car.pit_entry_time is None else _dt(car.pit_entry_time)",
+               "completed_sections": "[_csec(c) for c in car.completed_sections] if car.completed_sections else []"}
+    items = ", ".join(f"{n!r}: {special.get(a, 'car.' + a)}" for n, a in zip(names, _CAR_ATTRS))
+    ns: dict[str, Any] = {"_lstt": _lstt_json, "_dt": datetime_to_json, "_csec": completed_section_to_json}
+    exec(f"def car_json(car):\n    return {{{items}}}\n", ns)
+    return ns["car_json"]
+
+
+_CAR_TO_JSON = {"web": _car_to_json_function(tuple(CAR_JSON[a] for a in _CAR_ATTRS)),
+                "db": _car_to_json_function(tuple(CAR_JSON_DB[a] for a in _CAR_ATTRS))}
 
 
 def car_to_json(car: CarPosition, style: str = "web") -> dict[str, Any]:
-    out = dict(zip(_CAR_NAMES[style], _CAR_GET(car)))
-    out["lstt"] = _time_only_json(car.lap_start_time or 0)
-    if car.pit_entry_time is not None:
-        out["pet"] = datetime_to_json(car.pit_entry_time)
-    out["csec"] = [completed_section_to_json(c) for c in car.completed_sections] if car.completed_sections else []
-    return out
+    return _CAR_TO_JSON[style](car)
 
 
 def car_from_json(d: Mapping[str, Any]) -> CarPosition:

@@ -1,0 +1,61 @@
+"""car_to_json and car_patch_to_json build their dicts through fast paths; these pin them to
+the straightforward field-by-field rendering, key order included (clients and stored laps
+see the JSON text)."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timezone
+from typing import Any
+
+from apps.timing.engine import wire
+from apps.timing.engine.multiloop import CompletedSection
+from apps.timing.engine.state import CarPosition
+
+
+def _reference_car_json(car: CarPosition, style: str) -> dict[str, Any]:
+    names = wire.CAR_JSON if style == "web" else wire.CAR_JSON_DB
+    return {names[a]: wire._car_value_json(a, getattr(car, a)) for a, _, _, _ in wire.CAR_FIELDS}
+
+
+def _reference_patch(number: str, changes: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": number}
+    for a, v in changes.items():
+        out[wire.CAR_JSON[a]] = wire._car_value_json(a, v)
+    return out
+
+
+def _random_car(rng: random.Random) -> CarPosition:
+    car = CarPosition(number=str(rng.randint(1, 99)), car_class=rng.choice([None, "GT", "P1"]),
+                      best_time=rng.choice([None, "00:01:02.345"]), overall_position=rng.randint(0, 40))
+    if rng.random() < 0.3:
+        car.lap_start_time = rng.randint(1, 864_000_000_000 - 1)
+    if rng.random() < 0.3:
+        car.pit_entry_time = datetime(2024, 3, 1, 12, rng.randint(0, 59), 7, 120_000,
+                                      tzinfo=rng.choice([None, timezone.utc]))
+    if rng.random() < 0.3:
+        car.completed_sections = [CompletedSection(car.number or "", f"S{i}", i * 1000, 500, 3)
+                                  for i in range(rng.randint(1, 3))]
+    return car
+
+
+def test_car_to_json_matches_field_by_field_rendering() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        car = _random_car(rng)
+        for style in ("web", "db"):
+            got, want = wire.car_to_json(car, style), _reference_car_json(car, style)
+            assert json.dumps(got) == json.dumps(want)
+    a, b = wire.car_to_json(CarPosition()), wire.car_to_json(CarPosition())
+    assert a["csec"] is not b["csec"]  # every snapshot owns its lists
+
+
+def test_car_patch_to_json_matches_field_by_field_rendering() -> None:
+    rng = random.Random(11)
+    attrs = [a for a, _, _, _ in wire.CAR_FIELDS if a != "number"]
+    for _ in range(300):
+        car = _random_car(rng)
+        changes = {a: getattr(car, a) for a in rng.sample(attrs, rng.randint(0, 8))}
+        got, want = wire.car_patch_to_json("12", changes), _reference_patch("12", changes)
+        assert json.dumps(got) == json.dumps(want)
