@@ -13,7 +13,7 @@ from bisect import bisect_left, insort
 from operator import attrgetter
 from typing import Any, Callable, Iterable
 
-from .gaps import DEFAULT_TYPICAL_LAP_MS, update_fast_time_gaps, update_gaps
+from .gaps import DEFAULT_TYPICAL_LAP_MS, update_fast_time_gaps, update_gaps, update_pair
 from .state import INVALID_POSITION, CarPosition
 
 __all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
@@ -72,16 +72,20 @@ class Group:
         self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
     def refresh_laps(self) -> None:
+        lap_of = self.lap_of
+        laps = self.lap_sorted
         for car in self.lap_changed:
-            if car not in self.lap_of:
+            old = lap_of.get(car, _UNSEEN)
+            if old is _UNSEEN:
                 continue  # left the group
-            old = self.lap_of[car]
-            if old is not None:
-                del self.lap_sorted[bisect_left(self.lap_sorted, old)]
             new = car._ltm_ms if car.last_lap_time is not None else None
+            if new == old:
+                continue  # e.g. the same lap time again: the sorted list would not change
+            if old is not None:
+                del laps[bisect_left(laps, old)]
             if new is not None:
-                insort(self.lap_sorted, new)
-            self.lap_of[car] = new
+                insort(laps, new)
+            lap_of[car] = new
         self.lap_changed.clear()
 
     def lap_threshold(self) -> int:
@@ -296,6 +300,28 @@ class Enricher:
         # (and the car behind each of them, whose "car ahead" changed). Cars whose position
         # did not change keep their relative order, so every such slot lies between the old
         # and the new slot of some re-ranked car.
+        index = g.index
+        if len(reranked) == 1:
+            # The usual pass: one car changed position. Every slot between its old and new
+            # place gets a new occupant (the others shift by one), and nothing else moves.
+            c = next(iter(reranked))
+            i = index[c]
+            if cars[i] is c:
+                reranked.clear()
+                del cars[i]
+                j = bisect_left(cars, c._rank, key=_pos_key)
+                cars.insert(j, c)
+                if i == j:
+                    return
+                if i > j:
+                    i, j = j, i
+                moved = g.moved
+                for k in range(i, j + 1):
+                    index[cars[k]] = k
+                    moved.add(k)
+                if i == 0:
+                    g.full = True  # a new leader changes every car's difference
+                return
         if len(reranked) <= 3:
             # The rest of the group is still in order and ranks are unique (arrival order
             # breaks ties), so moving the few re-ranked cars gives what a sort would.
@@ -305,7 +331,6 @@ class Enricher:
                 insort(cars, c, key=_pos_key)
         else:
             cars.sort(key=_pos_key)
-        index = g.index
         lo = len(cars)
         hi = -1
         for c in reranked:
@@ -371,10 +396,11 @@ class Enricher:
                 i = g.index.get(touched.pop())
                 if i is None:
                     return
-                if i == 0:
-                    update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, diffs_only=True)
-                update_gaps(g.cars, (i, i + 1) if i + 1 < len(g.cars) else (i,), g.threshold, gap_attr,
-                            diff_attr, setter)
+                if i:
+                    update_pair(g.cars, i, g.threshold, gap_attr, diff_attr, setter)
+                    return
+                update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, diffs_only=True)
+                update_gaps(g.cars, (0, 1) if 1 < len(g.cars) else (0,), g.threshold, gap_attr, diff_attr, setter)
                 return
         index = g.index
         n = len(g.cars)
