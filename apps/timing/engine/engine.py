@@ -320,10 +320,8 @@ class TimingEngine:
             if _PLAIN_SESSION.issuperset(sc):
                 return PassResult(self.seq, {names[a]: v for a, v in sc.items()})
             return PassResult(self.seq, wire.session_patch_to_json(sc))
-        car_patches: list[dict[str, Any]] = []
-        for car, ch in cc.items():
-            if car.number is not None and ch:
-                car_patches.append(wire.car_patch_to_json(car.number, ch))
+        to_json = wire.car_patch_to_json
+        car_patches = [to_json(car.number, ch) for car, ch in cc.items() if ch and car.number is not None]
         session_patch = wire.session_patch_to_json(sc) if sc else None
         flag_periods = None
         if self._flags_changed:
