@@ -50,7 +50,9 @@ def five_lap_average(history: list[dict[str, Any]]) -> float | None:
 def _average(ms: list[int]) -> float | None:
     if len(ms) < 5:
         return None
-    times = [t for t in ms[:5] if t != 0]
+    times = ms[:5]
+    if 0 in times:
+        times = [t for t in times if t != 0]
     return sum(times) / len(times) if times else 0.0
 
 

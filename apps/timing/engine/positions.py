@@ -179,52 +179,54 @@ class Enricher:
         # inputs recomputes what is already there. The engine's change dict for a car is new
         # every pass, which tells the passes apart. (Across passes a value that went away and
         # came back must still be noted: the reference recomputes it.)
-        rec = self.noted.get(car)
+        noted = self.noted
+        rec = noted.get(car)
         seen = rec[1] if rec is not None and rec[0] is changed else None
-        codes = _NOTE_CODE
         award = False
         for attr in attrs:
-            code = codes.get(attr)
+            code = _NOTE_CODE.get(attr)
             if code is None:
                 continue  # a derived field
             if code < _INPUT_END:
                 v = getattr(car, attr)
                 if seen is None:
-                    seen = {}
-                    self.noted[car] = (changed, seen)
+                    seen = {attr: v}
+                    noted[car] = (changed, seen)
                 elif seen.get(attr, _UNSEEN) == v:
                     continue
-                seen[attr] = v
-            if code == _POSITION:
-                overall.order_dirty = True
-                overall.reranked.add(car)
-                if cg is not None:
-                    cg.order_dirty = True
-                    cg.reranked.add(car)
-                self.gained_dirty = True
-                self.gained_cars.add(car)
-            elif code == _PROGRESS:
-                overall.touched.add(car)
-                if cg is not None:
-                    cg.touched.add(car)
-            elif code == _LAST_LAP:
-                overall.p90_dirty = True
-                overall.lap_changed.add(car)
-                if cg is not None:
-                    cg.p90_dirty = True
-                    cg.lap_changed.add(car)
-            elif code == _BEST:
-                overall.fast_dirty = True
-                overall.fast_changed.add(car)
-                if cg is not None:
-                    cg.fast_dirty = True
-                    cg.fast_changed.add(car)
-                self.best_dirty = True
-            elif code == _GRID:
-                self.gained_dirty = True
-                self.gained_cars.add(car)
-            elif code == _CLASS:
-                self.gained_dirty = self.gained_full = True
+                else:
+                    seen[attr] = v
+                # (most frequent first)
+                if code == _PROGRESS:
+                    overall.touched.add(car)
+                    if cg is not None:
+                        cg.touched.add(car)
+                elif code == _POSITION:
+                    overall.order_dirty = True
+                    overall.reranked.add(car)
+                    if cg is not None:
+                        cg.order_dirty = True
+                        cg.reranked.add(car)
+                    self.gained_dirty = True
+                    self.gained_cars.add(car)
+                elif code == _LAST_LAP:
+                    overall.p90_dirty = True
+                    overall.lap_changed.add(car)
+                    if cg is not None:
+                        cg.p90_dirty = True
+                        cg.lap_changed.add(car)
+                elif code == _BEST:
+                    overall.fast_dirty = True
+                    overall.fast_changed.add(car)
+                    if cg is not None:
+                        cg.fast_dirty = True
+                        cg.fast_changed.add(car)
+                    self.best_dirty = True
+                elif code == _GRID:
+                    self.gained_dirty = True
+                    self.gained_cars.add(car)
+                else:  # _CLASS
+                    self.gained_dirty = self.gained_full = True
             elif code == _BEST_FLAG:
                 if self.best_ok and car.is_best_time != (overall.best_holder is car):
                     self.best_ok = False  # set by another input
