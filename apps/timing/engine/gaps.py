@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable, Sequence
 from .state import CarPosition
 from .timefmt import _FORMAT_CACHE, format_delta, laps_text
 
-__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_pair", "update_fast_time_gaps", "DEFAULT_TYPICAL_LAP_MS"]
+__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_pair", "update_fast_time_gaps",
+           "DEFAULT_TYPICAL_LAP_MS"]
 
 Setter = Callable[[CarPosition, str, Any], None]
 
