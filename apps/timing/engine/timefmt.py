@@ -27,6 +27,14 @@ def parse_ms(text: str | None) -> int:
         if len(digits) == 9 and digits.isdigit():
             v = int(digits)
             return ((v // 10_000_000 * 60 + v // 100_000 % 100) * 60 + v // 1000 % 100) * 1000 + v % 1000
+    elif len(text) == 8 and text[2] == ":" and text[5] == ":":
+        # HH:MM:SS, the heartbeat's race clock (parsed for the stale check every few seconds):
+        # a table lookup per field validates and converts in one step.
+        hh = _TWO_DIGITS.get(text[:2])
+        mm = _TWO_DIGITS.get(text[3:5])
+        ss = _TWO_DIGITS.get(text[6:])
+        if hh is not None and mm is not None and ss is not None:
+            return ((hh * 60 + mm) * 60 + ss) * 1000
     parts = text.split(":")
     if len(parts) != 3:
         return 0
@@ -47,6 +55,9 @@ def parse_ms(text: str | None) -> int:
     if total > MAX_MS or total < -MAX_MS:
         return 0
     return total
+
+
+_TWO_DIGITS = {f"{i:02d}": i for i in range(100)}
 
 
 def format_delta(ms: int) -> str:

@@ -42,3 +42,28 @@ def test_gap_format_uses_the_hour_component_past_a_day_and_survives_extremes():
 @pytest.mark.parametrize("n,text", [(1, "1 lap"), (0, "0 laps"), (2, "2 laps"), (5, "5 laps"), (-1, "-1 laps")])
 def test_lap_term_is_singular_only_for_one(n, text):
     assert laps_text(n) == text
+
+
+def test_race_clock_fast_path_agrees_with_the_general_rule():
+    import random
+
+    def general(text: str) -> int:  # parse_ms's rule for H:MM:SS without a fraction
+        parts = text.split(":")
+        if len(parts) != 3 or "." in parts[2]:
+            return -1  # not this case
+        try:
+            return (int(parts[0]) * 3600 + int(parts[1]) * 60 + int(parts[2])) * 1000
+        except ValueError:
+            return 0
+
+    rng = random.Random(8)
+    odd = ["+1:00:00", "1_:00:00", " 1:00:00", "\u0660\u0660:01:02", "00:-1:02", "00:01:+2", "99:99:99", "00:00:00"]
+    samples = odd + [f"{rng.randint(0, 99):02d}:{rng.randint(0, 99):02d}:{rng.randint(0, 99):02d}" for _ in range(2000)]
+    for _ in range(20000):
+        t = list(rng.choice(samples[8:]))
+        t[rng.randrange(8)] = rng.choice("0123456789:.-+ _a\u0660\u00b2")
+        samples.append("".join(t))
+    for text in samples:
+        want = general(text)
+        if want >= 0:
+            assert parse_ms(text) == want, text
