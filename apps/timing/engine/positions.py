@@ -307,8 +307,8 @@ class Enricher:
             # The usual pass: one car changed position. Every slot between its old and new
             # place gets a new occupant (the others shift by one), and nothing else moves.
             c = next(iter(reranked))
-            i = index[c]
-            if cars[i] is c:
+            i = index.get(c, -1)
+            if 0 <= i < len(cars) and cars[i] is c:
                 reranked.clear()
                 del cars[i]
                 j = bisect_left(cars, c._rank, key=_pos_key)
