@@ -383,8 +383,8 @@ class TimingEngine:
         if self._car_changes or self._session_changes or self._flags_changed or self._pass_rejections:
             return None  # changes made between passes (update_car & co.) go out with this one
         line = payload.strip()
-        if "\n" in line or self._logged_flag < 0 or self.feeds.active:
-            return None  # (other feeds do time-based work after every RMonitor message)
+        if "\n" in line or self._logged_flag < 0:
+            return None
         values = heartbeat_values(line)
         if values is None or values[4] != self.last_flag_text:
             return None
@@ -401,17 +401,26 @@ class TimingEngine:
             s.local_time_of_day = patch[_J_TIME_OF_DAY] = tod
         if s.running_race_time != race:
             s.running_race_time = patch[_J_RACE_TIME] = race
-        if not self.rmonitor_messages % 3:
+        feeds = self.feeds.active
+        if feeds or not self.rmonitor_messages % 3:
             try:
-                self._check_stale()
+                if not self.rmonitor_messages % 3:
+                    self._check_stale()
+                if feeds:
+                    # Other feeds' time-based work after every RMonitor message (signal bars,
+                    # purple flags), as the general path does.
+                    _feeds.after_rmonitor_message(self, received_at)
                 if self._nsets != self._enriched_at:
                     self._enrich()
             except Exception as exc:
                 self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
-            if self._car_changes or self._pass_rejections:
-                sc = self._session_changes
-                for key, value in patch.items():
-                    sc[_SESSION_ATTR_BY_JSON[key]] = value
+            if self._car_changes or self._session_changes or self._pass_rejections or self._flags_changed \
+                    or self._entries_changed or self._completed or self._reset or self._relay_reset:
+                # Something beyond the clock changed: the general result, with the clock
+                # fields first as the heartbeat handler would have recorded them.
+                sc = {_SESSION_ATTR_BY_JSON[key]: value for key, value in patch.items()}
+                sc.update(self._session_changes)
+                self._session_changes = sc
                 return self._finish()
         if not patch:
             return self._finish()

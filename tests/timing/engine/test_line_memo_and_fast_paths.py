@@ -103,3 +103,12 @@ def test_changes_made_between_passes_go_out_with_the_next_heartbeat():
                          received_at=T0 + timedelta(seconds=i + 1))
         assert r.car_patches == [{"n": "1", "ip": i % 2 == 0}]
         assert r.session_patch["trackTempDegF"] == 70 + i and r.session_patch["timeToGo"] == f"00:12:4{i}"
+
+
+def test_with_in_car_data_active_heartbeats_give_the_same_passes_as_the_general_path():
+    msgs = [(m.kind, m.payload, m.received_at) for m in read_messages(REDMIST / "TestFlagtronicsPurple.txt")]
+    engine = TimingEngine(1)
+    fast = _results(engine, msgs)
+    assert engine.feeds.active and engine.feeds.full_course is not None  # the purple override is live
+    general = _results(TimingEngine(1), [(k, "\ufeff" + p if k == "rmonitor" else p, at) for k, p, at in msgs])
+    assert fast == general
