@@ -19,7 +19,7 @@ Public API (pure, no I/O; ``MultiloopState`` is owned by the caller and updated 
 from __future__ import annotations
 
 import re
-from itertools import compress
+from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Union
@@ -298,26 +298,39 @@ _LAYOUTS: dict[str, tuple[type, tuple[tuple[str, str], ...]]] = {
 }
 
 
-# Per layout: the record class, the number of payload fields, which of them are hexadecimal,
-# and whether the fast path applies (layouts with decimal fields always take the checked path).
-_FAST_LAYOUTS: dict[str, tuple[type, int, tuple[bool, ...], bool]] = {
-    record: (cls, len(layout), tuple(kind == "x" for _, kind in layout), all(kind != "d" for _, kind in layout))
+def _hex_fields(layout: tuple[tuple[str, str], ...]) -> tuple[tuple[int, ...], Any]:
+    idx = tuple(i for i, (_, kind) in enumerate(layout) if kind == "x")
+    get = itemgetter(*idx) if len(idx) > 1 else (lambda texts, _i=idx[0]: (texts[_i],))
+    return idx, get
+
+
+# Per layout: the record class, the number of payload fields, the positions of the hexadecimal
+# ones and a getter for them, and whether the fast path applies (layouts with decimal fields
+# always take the checked path).
+_FAST_LAYOUTS: dict[str, tuple[type, int, tuple[int, ...], Any, bool]] = {
+    record: (cls, len(layout), *_hex_fields(layout), all(kind != "d" for _, kind in layout))
     for record, (cls, layout) in _LAYOUTS.items()
 }
 
 
-def _fixed(record: str, header: Header, parts: list[str]) -> Record:
-    """A fixed-layout record from its split line (the payload starts after the 4 header fields)."""
-    cls, count, hex_mask, fast = _FAST_LAYOUTS[record]
+def _fixed(record: str, header: Header, parts: list[str], clean: bool) -> Record:
+    """A fixed-layout record from its split line (the payload starts after the 4 header fields).
+
+    `clean`: the line holds no whitespace, so no field needs stripping."""
+    cls, count, hex_idx, hex_get, fast = _FAST_LAYOUTS[record]
     if len(parts) - 4 < count:
         raise _FieldError(f"${record} needs {count} payload fields, got {len(parts) - 4}")
     if fast:
-        texts = [raw.strip() for raw in parts[4:4 + count]]
-        hexes = "".join(compress(texts, hex_mask))
-        # One digit check for all hex fields together; a failure takes the checked path below,
-        # which names the first offending field.
-        if not hexes or _HEX_MATCH(hexes) is not None:
-            return cls(header, *[(int(t, 16) if t else None) if is_hex else t for t, is_hex in zip(texts, hex_mask)])
+        texts = parts[4:4 + count] if clean else [raw.strip() for raw in parts[4:4 + count]]
+        # One digit check for all hex fields together; a failure (or an empty field) takes the
+        # checked path below, which names the first offending field.
+        hexes = hex_get(texts)
+        joined = "".join(hexes)
+        if not joined or _HEX_MATCH(joined) is not None:
+            for i in hex_idx:
+                t = texts[i]
+                texts[i] = int(t, 16) if t else None  # empty: "no information", not an error
+            return cls(header, *texts)
     return _fixed_checked(record, header, parts[4:])
 
 
@@ -391,12 +404,19 @@ def parse_line(line: str) -> Record | Rejection | None:
     parts = text.split(delimiter)
     if len(parts) < 4:
         return Rejection(f"${record} header needs 4 fields, got {len(parts)}", line)
+    # Feeds almost never pad fields: with no whitespace anywhere (isprintable() is False for
+    # every whitespace character but the space) nothing needs stripping.
+    clean = " " not in text and text.isprintable()
     try:
-        sequence = _hex(parts[2], "sequence")
+        seq_text = parts[2]
+        if clean and seq_text and _HEX_MATCH(seq_text) is not None:
+            sequence: int | None = int(seq_text, 16)
+        else:
+            sequence = _hex(seq_text, "sequence")
         if sequence is None:
             raise _FieldError("sequence: missing")
-        state = parts[1].strip()
-        header = Header(record, state if state in _RECORD_STATES else "N", sequence, parts[3].strip())
+        state = parts[1] if clean else parts[1].strip()
+        header = Header(record, state if state in _RECORD_STATES else "N", sequence, parts[3] if clean else parts[3].strip())
         if record in _VARIABLE_LAYOUTS:
             payload = parts[4:]
             if record == "E":
@@ -404,7 +424,7 @@ def parse_line(line: str) -> Record | Rejection | None:
             if record == "T":
                 return _track(header, payload)
             return _announcement(header, payload, delimiter)
-        return _fixed(record, header, parts)
+        return _fixed(record, header, parts, clean)
     except _FieldError as exc:
         return Rejection(str(exc), line)
 
