@@ -250,6 +250,7 @@ class TimingEngine:
         self._entries_changed = False
         self._nsets = 0  # car fields changed in this pass ...
         self._enriched_at = 0  # ... of which the enrichment has seen this many
+        self.car_seq_at_pass_start = self.car_seq  # cars with a higher _seq were created in this pass
 
     def _set(self, car: CarPosition, attr: str, value: Any) -> None:
         """Mutate a car field and record the delta in the same step; unchanged values are no-ops."""

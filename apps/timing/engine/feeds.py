@@ -364,12 +364,18 @@ def after_rmonitor_records(eng: "TimingEngine") -> None:
         return
     ml, x2, ft = fs.multiloop, fs.x2, fs.ft
     starting = False
+    # A car that existed before this pass and whose Multiloop-owned fields RMonitor did not
+    # touch still holds Multiloop's values (every Multiloop change is applied to the car as
+    # it arrives), so re-applying them would change nothing. With in-car data the two feeds
+    # can hand a field back and forth within the pass, so then every car is re-applied.
+    settled_before = eng.car_seq_at_pass_start if not ft.cars else -1
     for car in list(changes):
         number = car.number
         if number is None:
             continue
         if ml.active:
-            _apply(eng, car, car_values(ml, number))
+            if car._seq > settled_before or not _ml.CAR_FIELDS.isdisjoint(changes[car]):
+                _apply(eng, car, car_values(ml, number))
         elif x2.latest and car.transponder_id in x2.latest and not _ft.owns_pit(ft, number):
             _apply(eng, car, _x2.car_pit_changes(x2, car, fs.loops))
         if ft.cars:

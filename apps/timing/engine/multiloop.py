@@ -682,6 +682,11 @@ _APPLIERS: dict[type, Any] = {
 }
 
 
+# Every car field car_values() can return.
+CAR_FIELDS = frozenset({"completed_sections", "last_lap_pitted", "pit_stop_count", "overall_starting_position",
+                        "laps_led_overall", "current_status", "is_pit_start_finish", "is_in_pit"})
+
+
 def car_values(state: MultiloopState, number: str | None) -> dict[str, Any]:
     """Every car field Multiloop knows for ``number`` (for re-application after a reset)."""
     car = state.cars.get(number) if number else None

@@ -292,3 +292,13 @@ def test_a_restored_engine_continues_exactly_like_the_original():
         assert (ra.seq, ra.session_patch, ra.car_patches) == (rb.seq, rb.session_patch, rb.car_patches)
     assert b.engine.state_json() == a.engine.state_json()
     assert b.engine.feeds.multiloop.leader == "01" and b.engine.feeds.multiloop.active
+
+
+def test_car_fields_lists_every_field_multiloop_sets_on_a_car():
+    from apps.timing.engine import multiloop as ml
+    state = ml.MultiloopState()
+    car = state.cars.setdefault("12", ml._Car())
+    car.sections["S1"] = ml.CompletedSection("12", "S1", 1, 2, 3)
+    car.last_lap_pitted, car.pit_stop_count, car.start_position, car.laps_led = 1, 2, 3, 4
+    car.current_status, car.crossing_status = "Running", "P"
+    assert set(ml.car_values(state, "12")) == ml.CAR_FIELDS
