@@ -392,7 +392,8 @@ def after_rmonitor_records(eng: "TimingEngine") -> None:
 def after_rmonitor_message(eng: "TimingEngine", received_at: datetime) -> None:
     """Work after each RMonitor message: pit laps on the logged laps, purple, signal bars."""
     fs = eng.feeds
-    fs.sync(eng)
+    if fs.session_id != eng.session.session_id:
+        fs.sync(eng)
     x2, ft = fs.x2, fs.ft
     if eng._completed and (x2.cars or ft.cars):
         # §5.11: a logged lap includes a pit stop when X2 or Flagtronics says so.

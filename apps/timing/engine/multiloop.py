@@ -572,11 +572,14 @@ def _completed_section(state: MultiloopState, rec: CompletedSectionRecord, updat
         return
     _remember_uid(state, rec.unique_id, rec.number)
     car = state.cars.setdefault(rec.number, _Car())
-    value = CompletedSection(rec.number, rec.section_id, rec.elapsed_ms or 0, rec.last_section_ms or 0,
-                             rec.last_lap or 0)
-    if car.sections.get(rec.section_id) != value:
-        car.sections[rec.section_id] = value
-        update.car(rec.number)["completed_sections"] = _sections_list(car)
+    elapsed, last_ms, lap = rec.elapsed_ms or 0, rec.last_section_ms or 0, rec.last_lap or 0
+    old = car.sections.get(rec.section_id)
+    # Compared field by field first: Multiloop repeats sections, and a frozen value is costly to build.
+    if old is not None and old.elapsed_time_ms == elapsed and old.last_section_time_ms == last_ms \
+            and old.last_lap == lap and old.number == rec.number:
+        return
+    car.sections[rec.section_id] = CompletedSection(rec.number, rec.section_id, elapsed, last_ms, lap)
+    update.car(rec.number)["completed_sections"] = _sections_list(car)
 
 
 def _line_crossing(state: MultiloopState, rec: LineCrossing, update: MultiloopUpdate) -> None:
