@@ -547,24 +547,30 @@ def _completed_lap(state: MultiloopState, rec: CompletedLap, update: MultiloopUp
         return
     _remember_uid(state, rec.unique_id, rec.number)
     car = state.cars.setdefault(rec.number, _Car())
-    out = update.car(rec.number)
     # RMonitor stays authoritative for laps, times, positions and gaps; Multiloop adds the rest.
-    for attr, name, value in (
-        ("start_position", "overall_starting_position", rec.start_position),
-        ("laps_led", "laps_led_overall", rec.laps_led),
-        ("current_status", "current_status", rec.current_status[:CURRENT_STATUS_MAX]),
-        ("pit_stop_count", "pit_stop_count", rec.pit_stop_count),
-        ("last_lap_pitted", "last_lap_pitted", rec.last_lap_pitted),
-    ):
-        if value is not None and getattr(car, attr) != value:
-            setattr(car, attr, value)
-            out[name] = value
+    # (Written out field by field: one of these arrives for every car on every lap.)
+    out: dict[str, Any] = {}
+    v: Any = rec.start_position
+    if v is not None and car.start_position != v:
+        car.start_position = out["overall_starting_position"] = v
+    v = rec.laps_led
+    if v is not None and car.laps_led != v:
+        car.laps_led = out["laps_led_overall"] = v
+    v = rec.current_status[:CURRENT_STATUS_MAX]
+    if car.current_status != v:
+        car.current_status = out["current_status"] = v
+    v = rec.pit_stop_count
+    if v is not None and car.pit_stop_count != v:
+        car.pit_stop_count = out["pit_stop_count"] = v
+    v = rec.last_lap_pitted
+    if v is not None and car.last_lap_pitted != v:
+        car.last_lap_pitted = out["last_lap_pitted"] = v
     if car.sections:
         # A completed lap starts a new set of sections.
         car.sections.clear()
         out["completed_sections"] = []
-    if not out:
-        del update.cars[rec.number]
+    if out:
+        update.car(rec.number).update(out)
 
 
 def _completed_section(state: MultiloopState, rec: CompletedSectionRecord, update: MultiloopUpdate) -> None:
