@@ -12,8 +12,10 @@ Rates are RMonitor records per second, end to end from the file's bytes:
 Multiloop case (`--multiloop`): the same files with a synthetic Orbits Multiloop feed for the
 same cars interleaved (after each RMonitor message with `$G` lap updates: one `$C` completed lap
 and two `$S` sections per car, plus a `$L` crossing every 10th lap), as a Multiloop timing
-system would send it. Rates there count RMonitor and Multiloop records together, and the last
-column compares them with the RMonitor-only engine rate (the done-criterion: within 20 %).
+system would send it. The Multiloop messages are generated before the timed runs (a second
+input on its own socket); the RMonitor side is read from the file as in the RMonitor-only case.
+Rates there count RMonitor and Multiloop records together, and the last column compares them
+with the RMonitor-only engine rate (the done-criterion: within 20 %).
 
 Usage: .venv/bin/python bench/engine_replay.py [--rounds 5] [--multiloop] [FILE ...]
 """
@@ -31,8 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from apps.timing.engine import TimingEngine  # noqa: E402
-from apps.timing.engine.replayfile import (ReplayMessage, group_by_heartbeat, iter_messages,  # noqa: E402
-                                              parse_messages)
+from apps.timing.engine.replayfile import group_by_heartbeat, iter_messages, parse_messages  # noqa: E402
 
 DEFAULT_FILES = [
     ROOT / "data/recordings/redmist/TestSessionChanges.txt",
@@ -91,20 +92,6 @@ def multiloop_for(payload: str, grid: dict[str, int]) -> list[str]:
         if laps % 10 == 0:
             out.append(f"$L{D}N{D}1{D}Q1{D}{number}{D}1{D}SF{D}A{D}{ms:X}{D}G{D}{'P' if laps % 20 == 0 else 'T'}")
     return out
-
-
-def with_multiloop(messages: list[ReplayMessage]) -> tuple[list[ReplayMessage], int]:
-    out: list[ReplayMessage] = []
-    ml_records = 0
-    grid: dict[str, int] = {}
-    for m in messages:
-        out.append(m)
-        if "$G" in m.payload:
-            lines = multiloop_for(m.payload, grid)
-            if lines:
-                out.append(ReplayMessage("multiloop", "\n".join(lines), m.received_at, m.timestamped))
-                ml_records += len(lines)
-    return out, ml_records
 
 
 MULTILOOP = False
