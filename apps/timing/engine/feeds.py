@@ -53,6 +53,7 @@ _X2_FIELDS = {"is_in_pit": False, "is_entered_pit": False, "is_exited_pit": Fals
               "last_loop_name": "", "lap_included_pit": False, "pit_stop_count": None, "last_lap_pitted": None,
               "pit_entry_time": None, "pit_duration_ms": None}
 _STARTING = ("overall_starting_position", "in_class_starting_position", "car_class")
+_STARTING_SET = frozenset(_STARTING)
 
 
 @dataclass(slots=True)
@@ -363,7 +364,6 @@ def after_rmonitor_records(eng: "TimingEngine") -> None:
     if not changes:
         return
     ml, x2, ft = fs.multiloop, fs.x2, fs.ft
-    starting = False
     # A car that existed before this pass and whose Multiloop-owned fields RMonitor did not
     # touch still holds Multiloop's values (every Multiloop change is applied to the car as
     # it arrives), so re-applying them would change nothing. With in-car data the two feeds
@@ -384,8 +384,7 @@ def after_rmonitor_records(eng: "TimingEngine") -> None:
         if ml.run is not None:
             eng._set_session("is_practice_qualifying",
                              ml.run.run_type.upper() in _ml.PRACTICE_QUALIFYING_RUN_TYPES)
-        starting = any(a in ch for ch in changes.values() for a in _STARTING)
-        if starting:
+        if any(not _STARTING_SET.isdisjoint(ch) for ch in changes.values()):
             _multiloop_in_class_starting(eng)
 
 

@@ -390,15 +390,19 @@ _VARIABLE_LAYOUTS = frozenset("ETA")  # records whose field count depends on the
 
 def parse_line(line: str) -> Record | Rejection | None:
     """Parse one record; None for a blank line."""
-    text = line.lstrip("\ufeff").rstrip("\r\n")
+    text = line if line[:1] == "$" and line[-1:] not in "\r\n" else line.lstrip("\ufeff").rstrip("\r\n")
     if not text or text.isspace():  # blank (isspace: no stripped copy of every line)
         return None
-    if not text.startswith("$") or len(text) < 2:
-        return Rejection("not a Multiloop record (must start with $ and a record letter)", line)
+    if text[0] != "$" or len(text) < 3:
+        if text[0] != "$" or len(text) < 2:
+            return Rejection("not a Multiloop record (must start with $ and a record letter)", line)
+        if text[1] not in "HECSLIFNRTAV":
+            return Rejection(f"unknown record type ${text[1]}", line)
+        return Rejection(f"no field delimiter after ${text[1]}", line)
     record = text[1]
     if record not in "HECSLIFNRTAV":
         return Rejection(f"unknown record type ${record}", line)
-    if len(text) < 3 or text[2] not in DELIMITERS:
+    if text[2] not in DELIMITERS:
         return Rejection(f"no field delimiter after ${record}", line)
     delimiter = text[2]
     parts = text.split(delimiter)
