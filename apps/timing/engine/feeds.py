@@ -359,7 +359,8 @@ def after_rmonitor_records(eng: "TimingEngine") -> None:
     so an RMonitor reset that recreated a car does not drop its sections or pit state.
     """
     fs = eng.feeds
-    fs.sync(eng)
+    if fs.session_id != eng.session.session_id:
+        fs.sync(eng)
     changes = eng._car_changes
     if not changes:
         return
@@ -400,7 +401,7 @@ def after_rmonitor_message(eng: "TimingEngine", received_at: datetime) -> None:
             if _x2.was_pit_lap(x2, lap.car_number, lap.lap_number) or \
                     _ft.was_pit_lap(ft, lap.car_number, lap.lap_number):
                 lap.car["lip"] = True
-    if fs.owns_flags(eng) and fs.full_course is not None:
+    if fs.full_course is not None and fs.owns_flags(eng):
         periods, changed = _purple(eng, eng.flag_log.periods)
         if changed:
             _publish_flags(eng, periods)

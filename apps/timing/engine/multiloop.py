@@ -531,6 +531,14 @@ class MultiloopUpdate:
         return self.cars.setdefault(number, {})
 
 
+def _car(state: MultiloopState, number: str) -> _Car:
+    # Not setdefault(number, _Car()): that builds a throw-away _Car for every record.
+    car = state.cars.get(number)
+    if car is None:
+        car = state.cars[number] = _Car()
+    return car
+
+
 def _sections_list(car: _Car) -> list[CompletedSection]:
     return list(car.sections.values())
 
@@ -550,7 +558,7 @@ def _completed_lap(state: MultiloopState, rec: CompletedLap, update: MultiloopUp
     if not rec.number:
         return
     _remember_uid(state, rec.unique_id, rec.number)
-    car = state.cars.setdefault(rec.number, _Car())
+    car = _car(state, rec.number)
     # RMonitor stays authoritative for laps, times, positions and gaps; Multiloop adds the rest.
     # (Written out field by field: one of these arrives for every car on every lap.)
     out: dict[str, Any] = {}
@@ -581,7 +589,7 @@ def _completed_section(state: MultiloopState, rec: CompletedSectionRecord, updat
     if not rec.number or not rec.section_id:
         return
     _remember_uid(state, rec.unique_id, rec.number)
-    car = state.cars.setdefault(rec.number, _Car())
+    car = _car(state, rec.number)
     elapsed, last_ms, lap = rec.elapsed_ms or 0, rec.last_section_ms or 0, rec.last_lap or 0
     old = car.sections.get(rec.section_id)
     # Compared field by field first: Multiloop repeats sections, and a frozen value is costly to build.
@@ -596,7 +604,7 @@ def _line_crossing(state: MultiloopState, rec: LineCrossing, update: MultiloopUp
     if not rec.number:
         return
     _remember_uid(state, rec.unique_id, rec.number)
-    car = state.cars.setdefault(rec.number, _Car())
+    car = _car(state, rec.number)
     if car.crossing_status != rec.crossing_status:
         car.crossing_status = rec.crossing_status
         in_pit = rec.crossing_status == "P"
@@ -610,7 +618,7 @@ def _invalidated(state: MultiloopState, rec: InvalidatedLap, update: MultiloopUp
     if number is None and rec.unique_id is not None:
         number = state.numbers_by_uid.get(rec.unique_id)
     if number is not None and rec.elapsed_ms is not None:
-        state.cars.setdefault(number, _Car()).invalidated_elapsed_ms.append(rec.elapsed_ms)
+        _car(state, number).invalidated_elapsed_ms.append(rec.elapsed_ms)
     update.events.append(LapInvalidated(number, rec.unique_id, rec.elapsed_ms))
 
 
