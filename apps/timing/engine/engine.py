@@ -381,7 +381,9 @@ class TimingEngine:
         whole event. It only moves the session clock, so its patch is built here directly in
         contract names; anything more (a flag change, a bad line, stale cars) returns None or
         goes through the general pass. The result is the same either way."""
-        if self._car_changes or self._session_changes or self._flags_changed or self._pass_rejections:
+        if (self._car_changes or self._session_changes or self._flags_changed or self._pass_rejections
+                or self._reset or self._finished is not None or self._entries_changed or self._completed
+                or self._relay_reset):
             return None  # changes made between passes (update_car & co.) go out with this one
         line = payload.strip()
         if "\n" in line or self._logged_flag < 0:
