@@ -15,8 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 from .state import CarPosition
 from .timefmt import _FORMAT_CACHE, format_delta, laps_text
 
-__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_pair", "update_fast_time_gaps",
-           "DEFAULT_TYPICAL_LAP_MS"]
+__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "DEFAULT_TYPICAL_LAP_MS"]
 
 Setter = Callable[[CarPosition, str, Any], None]
 
@@ -115,54 +114,6 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
                 v = "" if d < 0 else laps_text(d)
         if v is not None and getattr(car, diff_attr) != v:
             setter(car, diff_attr, v)
-
-
-def update_pair(ordered: Sequence[CarPosition], i: int, threshold: int, gap_attr: str, diff_attr: str,
-                setter: Setter) -> None:
-    """update_gaps(ordered, (i, i + 1)) for 0 < i < len(ordered): one car's time or lap changed
-    (most passes of a feed), so itself and the car behind it. Same rules, without the general
-    function's set-up."""
-    leader = ordered[0]
-    lead_laps = leader.last_lap_completed
-    lead_ms = leader._ttm_ms
-    fmt = _FORMAT_CACHE.get
-    ahead = ordered[i - 1]
-    for car in ordered[i:i + 2]:
-        own = car._ttm_ms
-        if own != 0:
-            laps = car.last_lap_completed
-            ahead_laps = ahead.last_lap_completed
-            v = None
-            if laps == ahead_laps:
-                a = ahead._ttm_ms
-                if a != 0:
-                    g = own - a
-                    if 0 <= g <= threshold:
-                        v = fmt(g)
-                        if v is None:
-                            v = format_delta(g)
-            else:
-                d = ahead_laps - laps
-                v = _LAPS_TEXT.get(d)
-                if v is None:
-                    v = "" if d < 0 else laps_text(d)
-            if v is not None and getattr(car, gap_attr) != v:
-                setter(car, gap_attr, v)
-            v = None
-            if laps == lead_laps:
-                g = own - lead_ms
-                if 0 <= g <= threshold:
-                    v = fmt(g)
-                    if v is None:
-                        v = format_delta(g)
-            else:
-                d = lead_laps - laps
-                v = _LAPS_TEXT.get(d)
-                if v is None:
-                    v = "" if d < 0 else laps_text(d)
-            if v is not None and getattr(car, diff_attr) != v:
-                setter(car, diff_attr, v)
-        ahead = car
 
 
 def _update_band(ordered: Sequence[CarPosition], threshold: int, gap_attr: str, diff_attr: str,

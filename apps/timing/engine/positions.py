@@ -13,7 +13,7 @@ from bisect import bisect_left, insort
 from operator import attrgetter
 from typing import Any, Callable, Iterable
 
-from .gaps import DEFAULT_TYPICAL_LAP_MS, update_fast_time_gaps, update_gaps, update_pair
+from .gaps import DEFAULT_TYPICAL_LAP_MS, update_fast_time_gaps, update_gaps
 from .state import INVALID_POSITION, CarPosition
 
 __all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
@@ -398,11 +398,10 @@ class Enricher:
                 i = g.index.get(touched.pop())
                 if i is None:
                     return
-                if i:
-                    update_pair(g.cars, i, g.threshold, gap_attr, diff_attr, setter)
-                    return
-                update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, diffs_only=True)
-                update_gaps(g.cars, (0, 1) if 1 < len(g.cars) else (0,), g.threshold, gap_attr, diff_attr, setter)
+                if not i:
+                    update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, diffs_only=True)
+                update_gaps(g.cars, (i, i + 1) if i + 1 < len(g.cars) else (i,), g.threshold, gap_attr,
+                            diff_attr, setter)
                 return
         index = g.index
         n = len(g.cars)
