@@ -176,63 +176,32 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
         # differ from the previous one between the lowest and highest slot (old or new) of a
         # changed car: re-place just those cars instead of sorting the field.
         lo, hi = old_n, -1
-        if len(changed) == 1:
-            # One car's best changed (the usual pass): the same steps as below for one car,
-            # with its old slot found once and its new slot from one search.
-            for c in changed:
-                pass
-            t = c._bt_ms
-            if t <= 0:
+        for c in changed:
+            if c._bt_ms <= 0:  # lost its best time: leaves the ranking
                 if getattr(c, gap_attr) != "":
                     setter(c, gap_attr, "")
                 if getattr(c, diff_attr) != "":
                     setter(c, diff_attr, "")
-            try:
-                i = ranked.index(c)
-            except ValueError:
-                pass
-            else:
-                lo = hi = i
-                del ranked[i]
-            if t > 0:
-                key = c._fkey
-                i = bisect_left(ranked, key, key=_by_fast_key)
-                if i < len(ranked) and ranked[i]._fkey == key:
-                    ranked.insert(bisect_right(ranked, key, key=_by_fast_key), c)  # as insort does
-                else:
-                    ranked.insert(i, c)
+            if c in ranked:
+                i = ranked.index(c)  # before any removal shifts the slots
                 if i < lo:
                     lo = i
                 if i > hi:
                     hi = i
-            n = len(ranked)
-        else:
-            for c in changed:
-                if c._bt_ms <= 0:  # lost its best time: leaves the ranking
-                    if getattr(c, gap_attr) != "":
-                        setter(c, gap_attr, "")
-                    if getattr(c, diff_attr) != "":
-                        setter(c, diff_attr, "")
-                if c in ranked:
-                    i = ranked.index(c)  # before any removal shifts the slots
-                    if i < lo:
-                        lo = i
-                    if i > hi:
-                        hi = i
-            for c in changed:
-                if c in ranked:
-                    ranked.remove(c)
-            for c in changed:
-                if c._bt_ms > 0:
-                    insort(ranked, c, key=_by_fast_key)
-            n = len(ranked)
-            for c in changed:
-                if c._bt_ms > 0:
-                    i = bisect_left(ranked, c._fkey, key=_by_fast_key)
-                    if i < lo:
-                        lo = i
-                    if i > hi:
-                        hi = i
+        for c in changed:
+            if c in ranked:
+                ranked.remove(c)
+        for c in changed:
+            if c._bt_ms > 0:
+                insort(ranked, c, key=_by_fast_key)
+        n = len(ranked)
+        for c in changed:
+            if c._bt_ms > 0:
+                i = bisect_left(ranked, c._fkey, key=_by_fast_key)
+                if i < lo:
+                    lo = i
+                if i > hi:
+                    hi = i
         if lo > n:
             lo = n
         if old_n != n:
