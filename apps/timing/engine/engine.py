@@ -297,6 +297,12 @@ class TimingEngine:
             setattr(self.session, attr, value)
             self._session_changes[attr] = value
 
+    def _pending(self) -> bool:
+        """Anything recorded for the current pass (the heartbeat shortcut only runs on none)."""
+        return bool(self._car_changes or self._session_changes or self._flags_changed or self._pass_rejections
+                    or self._reset or self._finished is not None or self._entries_changed or self._completed
+                    or self._relay_reset)
+
     def _reject(self, reason: str) -> None:
         self.rejection_count += 1
         self.last_rejections.append(reason)
@@ -381,9 +387,7 @@ class TimingEngine:
         whole event. It only moves the session clock, so its patch is built here directly in
         contract names; anything more (a flag change, a bad line, stale cars) returns None or
         goes through the general pass. The result is the same either way."""
-        if (self._car_changes or self._session_changes or self._flags_changed or self._pass_rejections
-                or self._reset or self._finished is not None or self._entries_changed or self._completed
-                or self._relay_reset):
+        if self._pending():
             return None  # changes made between passes (update_car & co.) go out with this one
         line = payload.strip()
         if "\n" in line or self._logged_flag < 0:
@@ -417,8 +421,7 @@ class TimingEngine:
                     self._enrich()
             except Exception as exc:
                 self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
-            if self._car_changes or self._session_changes or self._pass_rejections or self._flags_changed \
-                    or self._entries_changed or self._completed or self._reset or self._relay_reset:
+            if self._pending():
                 # Something beyond the clock changed: the general result, with the clock
                 # fields first as the heartbeat handler would have recorded them.
                 sc = {_SESSION_ATTR_BY_JSON[key]: value for key, value in patch.items()}
