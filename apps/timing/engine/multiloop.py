@@ -393,16 +393,12 @@ def parse_line(line: str) -> Record | Rejection | None:
     text = line if line[:1] == "$" and line[-1:] not in "\r\n" else line.lstrip("\ufeff").rstrip("\r\n")
     if not text or text.isspace():  # blank (isspace: no stripped copy of every line)
         return None
-    if text[0] != "$" or len(text) < 3:
-        if text[0] != "$" or len(text) < 2:
-            return Rejection("not a Multiloop record (must start with $ and a record letter)", line)
-        if text[1] not in "HECSLIFNRTAV":
-            return Rejection(f"unknown record type ${text[1]}", line)
-        return Rejection(f"no field delimiter after ${text[1]}", line)
+    if text[0] != "$" or len(text) < 2:
+        return Rejection("not a Multiloop record (must start with $ and a record letter)", line)
     record = text[1]
     if record not in "HECSLIFNRTAV":
         return Rejection(f"unknown record type ${record}", line)
-    if text[2] not in DELIMITERS:
+    if len(text) < 3 or text[2] not in DELIMITERS:
         return Rejection(f"no field delimiter after ${record}", line)
     delimiter = text[2]
     parts = text.split(delimiter)
