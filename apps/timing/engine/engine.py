@@ -890,12 +890,14 @@ class TimingEngine:
         """§5.7/§5.8 for the cars and classes that just completed a lap."""
         history = self.laps.history
         flag = self.session.current_flag
-        classes = set()
+        # A dict, not a set: class names hash differently in every process, and the order
+        # of the pace flags' patches must not depend on that.
+        classes: dict[str | None, None] = {}
         for lap in self._completed:
             car = self.cars.get(lap.car_number)
             if car is None:
                 continue
-            classes.add(car.car_class)
+            classes[car.car_class] = None
             plt = projected_lap_time_ms(history.get(lap.car_number, ()), flag, car.best_time,
                                         self.laps.lap_ms.get(lap.car_number))
             if car.projected_lap_time_ms != plt:
