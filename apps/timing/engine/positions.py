@@ -10,6 +10,7 @@ are recomputed only when something they depend on changed.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from itertools import count
 from operator import attrgetter
 from typing import Any, Callable, Iterable
 
@@ -34,17 +35,18 @@ _NOTE_CODE = {
     "overall_positions_gained": _AWARD, "in_class_positions_gained": _AWARD,
     "is_overall_most_positions_gained": _AWARD, "is_class_most_positions_gained": _AWARD,
 }
-_NOTE_KEYS = frozenset(_NOTE_CODE)
 _UNSEEN = object()
+_group_ordinals = count()
 
 
 class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
                  "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed",
-                 "fast_ranked", "fast_changed", "reranked", "best_holder")
+                 "fast_ranked", "fast_changed", "reranked", "best_holder", "ordinal")
 
     def __init__(self, key: object) -> None:
         self.key = key
+        self.ordinal = next(_group_ordinals)  # creation order = order in Enricher.groups
         self.cars: list[CarPosition] = []
         self.index: dict[CarPosition, int] = {}
         self.order_dirty = True
@@ -71,7 +73,8 @@ class Group:
         self.fast_ranked = None
         self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
-    def refresh_laps(self) -> None:
+    def refresh_threshold(self) -> int:
+        """Bring the sorted last lap times up to date; the gap guard floor(1.5 x P90)."""
         lap_of = self.lap_of
         laps = self.lap_sorted
         for car in self.lap_changed:
@@ -87,13 +90,9 @@ class Group:
                 insort(laps, new)
             lap_of[car] = new
         self.lap_changed.clear()
-
-    def lap_threshold(self) -> int:
-        laps = self.lap_sorted
         if not laps:
             return (DEFAULT_TYPICAL_LAP_MS * 3) // 2
-        i = int(len(laps) * 0.9)
-        return (laps[i if i < len(laps) else len(laps) - 1] * 3) // 2
+        return (laps[len(laps) * 9 // 10] * 3) // 2  # = int(n * 0.9), always < n
 
     def remove(self, car: CarPosition) -> None:
         try:
@@ -114,10 +113,13 @@ class Enricher:
     """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
-                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "noted")
+                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "noted", "dirty_classes")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
+        # The class groups that may have work: a pass usually touches one or two of ~10
+        # classes, so run() visits these instead of checking every group's flags.
+        self.dirty_classes: set[Group] = set()
         self.best_dirty = True
         self.best_full = True  # membership changed: recompute best-lap markers for every car
         self.gained_dirty = True
@@ -140,6 +142,7 @@ class Enricher:
     # ---- membership -------------------------------------------------------------
     def clear(self) -> None:
         self.groups = {OVERALL: Group(OVERALL)}
+        self.dirty_classes = set()
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
         self.gained_cars.clear()
         self.award_ok = self.best_ok = False
@@ -149,6 +152,7 @@ class Enricher:
         g = self.groups.get(cls)
         if g is None:
             g = self.groups[cls] = Group(cls)
+        self.dirty_classes.add(g)  # every caller changes its membership
         return g
 
     def add_car(self, car: CarPosition) -> None:
@@ -162,15 +166,14 @@ class Enricher:
             g.remove(car)
             if not g.cars:
                 del self.groups[old]
+                self.dirty_classes.discard(g)
+            else:
+                self.dirty_classes.add(g)
         self._class_group(car.car_class).add(car)
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
 
     # ---- change marking ---------------------------------------------------------
     def note(self, car: CarPosition, changed: Iterable[str]) -> None:
-        # Most changed fields are derived ones the enrichment itself set; pick out the rest in C.
-        attrs = changed.keys() & _NOTE_KEYS if type(changed) is dict else changed
-        if not attrs:
-            return
         overall = self.groups[OVERALL]
         cg = self.groups.get(car.car_class)
         # The engine notes a pass's changes again when it enriches a second time (after lap
@@ -183,7 +186,10 @@ class Enricher:
         rec = noted.get(car)
         seen = rec[1] if rec is not None and rec[0] is changed else None
         award = False
-        for attr in attrs:
+        grouped = False  # an input of the groups' gaps or rankings was processed
+        # A change dict holds one or two fields most of the time: walking it beats
+        # intersecting it with the input names first.
+        for attr in changed:
             code = _NOTE_CODE.get(attr)
             if code is None:
                 continue  # a derived field
@@ -197,6 +203,8 @@ class Enricher:
                 else:
                     seen[attr] = v
                 # (most frequent first)
+                if code <= _BEST:
+                    grouped = True
                 if code == _PROGRESS:
                     overall.touched.add(car)
                     if cg is not None:
@@ -235,17 +243,22 @@ class Enricher:
                     self.best_ok = False
             else:
                 award = True
+        if grouped and cg is not None:
+            self.dirty_classes.add(cg)
         if award and self.award_ok and not self._award_agrees(car):
             self.award_ok = False
 
     # ---- the pass ---------------------------------------------------------------
     def run(self, cars: list[CarPosition], setter: Setter) -> None:
         overall = self.groups[OVERALL]
+        dirty = self.dirty_classes
         if self.always_full:
             for g in self.groups.values():
                 g.order_dirty = g.p90_dirty = g.fast_dirty = g.members_changed = g.full = True
                 g.fast_ranked = None
             self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
+            dirty.update(self.groups.values())
+            dirty.discard(overall)
         if overall.order_dirty:
             self._sort(overall)
         if not overall.cars or overall.cars[0].overall_position <= 0:
@@ -254,20 +267,29 @@ class Enricher:
             for g in self.groups.values():
                 g.full = True
                 g.touched.clear()
+            dirty.update(self.groups.values())
+            dirty.discard(overall)
             self.pending = True
             return
         self.pending = False
-        for key, g in self.groups.items():
-            if not (g.order_dirty or g.p90_dirty or g.full or g.touched or g.moved):
-                continue
-            if key is OVERALL:
-                self._gaps(g, "overall_gap", "overall_difference", setter)
-            else:
-                self._gaps(g, "in_class_gap", "in_class_difference", setter)
-        for key, g in self.groups.items():
+        # The groups in their order in self.groups (the whole field first), which fixes the
+        # order of the patches.
+        if not dirty:
+            todo: Any = (overall,)
+        else:
+            todo = [overall, *sorted(dirty, key=_ordinal_key)] if len(dirty) > 1 else [overall, *dirty]
+            dirty.clear()
+        for g in todo:
+            if g.order_dirty or g.p90_dirty or g.full or g.touched or g.moved:
+                if g is overall:
+                    self._gaps(g, "overall_gap", "overall_difference", setter)
+                else:
+                    self._gaps(g, "in_class_gap", "in_class_difference", setter)
+        ranked = []  # the groups whose fast-time ranking was updated
+        for g in todo:
             if g.fast_dirty:
                 g.fast_dirty = False
-                if key is OVERALL:
+                if g is overall:
                     g.fast_ranked = update_fast_time_gaps(
                         g.cars, "overall_gap_by_fast_time", "overall_difference_by_fast_time", setter,
                         g.fast_ranked, g.fast_changed)
@@ -276,13 +298,15 @@ class Enricher:
                         g.cars, "in_class_gap_by_fast_time", "in_class_difference_by_fast_time", setter,
                         g.fast_ranked, g.fast_changed)
                 g.fast_changed.clear()
+                ranked.append(g)
         if self.best_dirty:
             self.best_dirty = False
             if self.best_full:
                 self.best_full = False
                 self._best_flags(cars, setter)
             else:
-                self._best_flags_from_rankings(setter)
+                # Without a membership change (best_full) only a re-ranked group's holder can move.
+                self._best_flags_from_rankings(ranked if self.best_ok else self.groups.values(), setter)
         if self.gained_dirty:
             self.gained_dirty = False
             self._gained(cars, setter)
@@ -372,8 +396,7 @@ class Enricher:
         band = None
         if g.p90_dirty:
             g.p90_dirty = False
-            g.refresh_laps()
-            t = g.lap_threshold()
+            t = g.refresh_threshold()
             if t != g.threshold:
                 if g.threshold >= 0:
                     # Only same-lap deltas between the old and new guard can change (sticky rule).
@@ -449,11 +472,11 @@ class Enricher:
             g.best_holder = best if key is OVERALL else class_best.get(key)
         self.best_ok = True
 
-    def _best_flags_from_rankings(self, setter: Setter) -> None:
+    def _best_flags_from_rankings(self, groups: Iterable[Group], setter: Setter) -> None:
         """Only best times changed: the head of each group's fast-time ranking is the holder."""
         best_ok = self.best_ok
-        for key, g in self.groups.items():
-            attr = "is_best_time" if key is OVERALL else "is_best_time_class"
+        for g in groups:
+            attr = "is_best_time" if g.key is OVERALL else "is_best_time_class"
             ranked = g.fast_ranked
             if ranked is None:
                 continue
@@ -599,6 +622,7 @@ class Enricher:
 
 _NO_TOP = (0, ())
 _seq_key = attrgetter("_seq")
+_ordinal_key = attrgetter("ordinal")
 
 
 def _move_top(t: list[Any], car: CarPosition, old: int, new: int, cand: list[CarPosition]) -> bool:
