@@ -173,18 +173,25 @@ class Enricher:
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
 
     # ---- change marking ---------------------------------------------------------
-    def note(self, car: CarPosition, changed: Iterable[str]) -> None:
+    def note(self, car: CarPosition, changed: dict[str, Any]) -> None:
+        """Mark what a car's changed fields (the engine's change dict: field -> the value the
+        car now has) affect."""
         overall = self.groups[OVERALL]
         cg = self.groups.get(car.car_class)
         # The engine notes a pass's changes again when it enriches a second time (after lap
         # logging and stale checks): an input already noted in this pass with its current value
         # was (or is still queued to be) processed, and processing it again with the same
         # inputs recomputes what is already there. The engine's change dict for a car is new
-        # every pass, which tells the passes apart. (Across passes a value that went away and
-        # came back must still be noted: the reference recomputes it.)
+        # every pass, which tells the passes apart; a copy taken at the first note holds the
+        # values processed then. (Across passes a value that went away and came back must still
+        # be noted: the reference recomputes it.)
         noted = self.noted
         rec = noted.get(car)
-        seen = rec[1] if rec is not None and rec[0] is changed else None
+        if rec is not None and rec[0] is changed:
+            seen = rec[1]
+        else:
+            seen = None  # the first note in this pass (the usual case): everything is new
+            noted[car] = (changed, changed.copy())
         award = False
         grouped = False  # an input of the groups' gaps or rankings was processed
         # A change dict holds one or two fields most of the time: walking it beats
@@ -194,13 +201,10 @@ class Enricher:
             if code is None:
                 continue  # a derived field
             if code < _INPUT_END:
-                v = getattr(car, attr)
-                if seen is None:
-                    seen = {attr: v}
-                    noted[car] = (changed, seen)
-                elif seen.get(attr, _UNSEEN) == v:
-                    continue
-                else:
+                if seen is not None:
+                    v = getattr(car, attr)
+                    if seen.get(attr, _UNSEEN) == v:
+                        continue
                     seen[attr] = v
                 # (most frequent first)
                 if code <= _BEST:

@@ -138,3 +138,45 @@ def test_each_pass_records_a_cars_changes_in_a_new_dict():
         eng.apply("ext", json.dumps({"overall_position": pos}), session_id=1, received_at=now)
     assert all(d is not None for d in seen)
     assert len({id(d) for d in seen}) == len(seen)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_inputs_changed_again_after_an_enrichment_in_the_same_pass_are_processed_again(seed):
+    # A pass can enrich more than once (e.g. Multiloop starting positions, then the end of
+    # the pass); Enricher.note() skips only inputs whose value it already processed in the pass.
+    rnd = random.Random(seed)
+    nums = [str(i + 1) for i in range(6)]
+    inc, full = TimingEngine(1), TimingEngine(1)
+    full.enricher.always_full = True
+    full.stale.always_full = True
+
+    def steps(e, payload):
+        for k, (n, changes) in enumerate(json.loads(payload)):
+            if k:
+                e._enrich()
+            e.update_car(n, changes)
+
+    for e in (inc, full):
+        e.register_handler("steps", lambda p, t, e=e: steps(e, p))
+    now = datetime(2025, 1, 1, 12)
+
+    def send(kind, payload):
+        a = inc.apply(kind, payload, session_id=1, received_at=now)
+        b = full.apply(kind, payload, session_id=1, received_at=now)
+        assert _patches(a) == _patches(b), (seed, payload)
+
+    send("rmonitor", '$C,1,"A"\r\n$C,2,"B"\r\n'
+         + "".join(f'$A,"{n}","{n}",{1000 + int(n)},"D{n}","","USA",{1 + int(n) % 2}\r\n' for n in nums)
+         + "".join(f'$G,{i + 1},"{n}",1,"{_fmt(60_000 + 500 * i)}"\r\n' for i, n in enumerate(nums)))
+    for _ in range(150):
+        batch = []
+        for _ in range(rnd.randint(2, 4)):
+            n = rnd.choice(nums)
+            attr = rnd.choice(["overall_position", "total_time", "last_lap_time", "best_time",
+                               "last_lap_completed", "overall_starting_position"])
+            value = {"overall_position": rnd.randint(1, 6), "total_time": _fmt(rnd.choice([60_000, 61_000, 62_500])),
+                     "last_lap_time": _fmt(rnd.choice([60_000, 90_000, 200_000])),
+                     "best_time": _fmt(rnd.choice([59_000, 60_000, 0])), "last_lap_completed": rnd.randint(1, 2),
+                     "overall_starting_position": rnd.randint(0, 6)}[attr]
+            batch.append([n, {attr: value}])
+        send("steps", json.dumps(batch))
