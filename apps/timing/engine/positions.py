@@ -402,11 +402,13 @@ class Enricher:
             g.p90_dirty = False
             t = g.refresh_threshold()
             if t != g.threshold:
-                if g.threshold >= 0:
-                    # Only same-lap deltas between the old and new guard can change (sticky rule).
-                    band = (min(t, g.threshold), max(t, g.threshold))
-                else:
+                if g.threshold < 0:
                     g.full = True
+                elif t > g.threshold:
+                    # Only same-lap deltas between the old and new guard can change (sticky rule).
+                    # A lower guard changes nothing: a delta it no longer admits keeps the value
+                    # shown, which is what the higher guard gave it.
+                    band = (g.threshold, t)
                 g.threshold = t
         if g.full:
             g.full = False

@@ -202,3 +202,25 @@ def test_removing_a_best_time_clears_the_fast_time_fields_and_reranks_the_rest()
     assert (f.car("1")["ogft"], f.car("1")["odft"]) == ("", "")
     assert (f.car("2")["ogft"], f.car("3")["ogft"], f.car("3")["odft"]) == ("", "2.000", "2.000")
     assert f.car("2")["ibt"] and not f.car("1")["ibt"]
+
+
+def test_a_lower_guard_keeps_the_gaps_it_no_longer_admits_and_a_higher_one_publishes_them():
+    # Only a higher guard rescans the group (positions._gaps): under a lower one every delta
+    # it no longer admits keeps the value shown, so there is nothing to recompute.
+    cars = (("1", 1, 1, 5, "00:10:00.000", "00:01:00.000"), ("2", 1, 2, 5, "00:11:20.000", "00:01:00.000"),
+            ("3", 1, 3, 5, "00:11:21.000", "00:01:00.000"))
+    inc, full = field(*cars), field(*cars)
+    full.engine.enricher.always_full = True
+
+    def send(*lines):
+        a, b = inc.send(*lines), full.send(*lines)
+        assert a.car_patches == b.car_patches
+        assert inc.state["carPositions"] == full.state["carPositions"]
+
+    assert inc.car("2")["og"] == "1:20.000"  # within 1.5 x 1:00
+    send(*[f'$J,"{n}","00:00:40.000","{total}"' for n, _, _, _, total, _ in cars])  # guard 1:00
+    assert inc.car("2")["og"] == "1:20.000" and inc.car("3")["og"] == "1.000"
+    send('$J,"2","00:00:40.001","00:11:20.500"')  # a new 1:20.500 gap over the guard is not published
+    assert inc.car("2")["og"] == "1:20.000" and inc.car("3")["og"] == "0.500"
+    send('$J,"1","00:01:00.000","00:10:00.000"')  # guard back to 1:30: the band publishes it
+    assert inc.car("2")["og"] == "1:20.500"
