@@ -1,12 +1,18 @@
-"""The heartbeat's shortcuts agree with the general path."""
+"""The heartbeat's shortcuts (quote-split `$F` reading, clock-only pass results) agree with the
+general path."""
 
 from __future__ import annotations
 
+import copy
 import itertools
+import pickle
 import random
 from datetime import datetime
 
-from apps.timing.engine import TimingEngine, rmonitor
+import pytest
+
+from apps.timing.engine import PassResult, TimingEngine, rmonitor
+from apps.timing.engine.engine import _ClockPass
 from apps.timing.engine.rmonitor import Heartbeat, heartbeat_values, parse_line
 
 _HEADS = ["$F,14,", "$F,9999,", "$F,0,", "$F,,", "$F,", "$F, 14,", "$F,14 ,", "$F,-3,", "$F,+3,", "$F,1_0,",
@@ -66,3 +72,31 @@ def test_a_heartbeat_whose_laps_to_go_int_cannot_read_is_rejected_instead_of_rai
         r = engine.apply("rmonitor", f'$F,{laps},"00:12:44","13:34:24","00:09:48","Green "', session_id=1,
                          received_at=at)
         assert r.rejections == ["unparsable record: ValueError"] and not r.changed
+
+
+_FIELDS = ("seq", "session_patch", "car_patches", "reset", "completed_laps", "flag_periods", "finished_session",
+           "rejections", "relay_reset_request", "relay_reset_force")
+
+
+@pytest.mark.parametrize("patch", [{"timeToGo": "00:12:44"}, {}])
+def test_a_clock_only_pass_result_reads_like_the_full_pass_result(patch):
+    fast, full = _ClockPass(7, patch), PassResult(7, patch)
+    assert isinstance(fast, PassResult)
+    assert [getattr(fast, f) for f in _FIELDS] == [getattr(full, f) for f in _FIELDS]
+    assert fast.changed == full.changed and repr(fast) == repr(full)
+    for clone in (copy.copy(fast), copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
+        assert [getattr(clone, f) for f in _FIELDS] == [getattr(full, f) for f in _FIELDS]
+
+
+def test_the_empty_lists_clock_only_passes_share_cannot_be_changed():
+    a, b = _ClockPass(1, {}), _ClockPass(2, {})
+    with pytest.raises(TypeError):
+        a.car_patches.append({"n": "1"})
+    with pytest.raises(TypeError):
+        a.rejections += ["x"]
+    with pytest.raises(TypeError):
+        a.completed_laps[:] = [1]
+    assert b.car_patches == [] and b.rejections == [] and b.completed_laps == []
+    laps: list = []
+    laps += a.completed_laps  # what consumers do with them still works
+    assert laps == [] and list(a.car_patches) == []
