@@ -100,3 +100,18 @@ def test_the_empty_lists_clock_only_passes_share_cannot_be_changed():
     laps: list = []
     laps += a.completed_laps  # what consumers do with them still works
     assert laps == [] and list(a.car_patches) == []
+
+
+@pytest.mark.parametrize("attr, value", [
+    ("_car_changes", {object(): {"is_in_pit": True}}), ("_session_changes", {"track_temp_deg_f": 70}),
+    ("_flags_changed", True), ("_pass_rejections", ["bad"]), ("_reset", True), ("_finished", {}),
+    ("_entries_changed", True), ("_completed", [object()]), ("_relay_reset", True)])
+def test_anything_pending_sends_the_heartbeat_down_the_general_path(attr, value):
+    # _heartbeat_pass has an inlined twin of _pending(): both must see every accumulator.
+    engine = TimingEngine(1)
+    at = datetime(2024, 5, 1, 12, 0, 0)
+    engine.apply("rmonitor", '$F,14,"00:12:45","13:34:23","00:09:47","Green "', session_id=1, received_at=at)
+    line = '$F,14,"00:12:44","13:34:24","00:09:48","Green "'
+    assert not engine._pending() and engine._heartbeat_pass(line, 1, at) is not None
+    setattr(engine, attr, value)
+    assert engine._pending() and engine._heartbeat_pass(line, 1, at) is None
