@@ -116,6 +116,7 @@ class _NoItems(list):
 
 
 _NO_ITEMS = _NoItems()
+_new_object = object.__new__
 
 
 class _ClockPass(PassResult):
@@ -439,7 +440,7 @@ class TimingEngine:
         if flag != self.last_flag_text:
             return None
         self.relay_session_id = session_id
-        self.rmonitor_messages += 1
+        n = self.rmonitor_messages = self.rmonitor_messages + 1
         s = self.session
         patch: dict[str, Any] = {}
         if s.laps_to_go != laps:
@@ -451,9 +452,10 @@ class TimingEngine:
         if s.running_race_time != race:
             s.running_race_time = patch[_J_RACE_TIME] = race
         feeds = self.feeds.active
-        if feeds or not self.rmonitor_messages % 3:
+        stale_due = not n % 3
+        if feeds or stale_due:
             try:
-                if not self.rmonitor_messages % 3:
+                if stale_due:
                     self._check_stale()
                 if feeds:
                     # Other feeds' time-based work after every RMonitor message (signal bars,
@@ -472,8 +474,10 @@ class TimingEngine:
                 return self._finish()
         if not patch:
             return self._finish()
-        self.seq += 1
-        return _ClockPass(self.seq, patch)
+        result = _new_object(_ClockPass)  # _ClockPass(seq, patch) without the __init__ call
+        result.seq = self.seq = self.seq + 1
+        result.session_patch = patch
+        return result
 
     def _final_state(self) -> dict[str, Any]:
         """The state to persist for the outgoing session.
