@@ -194,13 +194,44 @@ def heartbeat_values(line: str) -> tuple[int, str, str, str, str] | None:
     """A `$F` line's (laps to go, time to go, time of day, race time, flag text), or None when
     `parse_line` must look at it (it says why). The heartbeat arrives every second for the
     whole event, so it skips the typed record."""
+    # The shape timing systems send, `$F,14,"00:12:45","13:34:23","00:09:47","Green "`, is read
+    # straight from its quote-split pieces. Quotes right after `$F,<digits>,` and around each
+    # comma between the values, 5 commas in all (so none inside quotes) and no tab: exactly
+    # the lines split_fields splits without the CSV reader and without stripping fields
+    # (no space can touch a comma). Anything else takes the general route below.
+    s = line.split('"')
+    if len(s) == 9:
+        head, ttg, c1, tod, c2, race, c3, flag, tail = s
+        if c1 == c2 == c3 == "," and not tail and line.count(",") == 5 and "\t" not in line:
+            laps = _HEARTBEAT_HEADS.get(head)
+            if laps is None:
+                laps = _heartbeat_head(head)
+            if laps is not None:
+                return laps, ttg, tod, race, flag
     try:
         f = split_fields(line)
-    except csv.Error:
+        if len(f) != 6 or f[0] != "$F":
+            return None
+        return _laps_to_go(f[1]), f[2], f[3], f[4], f[5]
+    except (csv.Error, ValueError):  # e.g. laps "²" (isdigit() but not int()): parse_line rejects it
         return None
-    if len(f) != 6 or f[0] != "$F":
+
+
+# `$F,<laps to go>,` -> laps to go, for the heads seen so far: laps to go changes a few times
+# an hour at most, so the head is validated and converted once, not every second.
+_HEARTBEAT_HEADS: dict[str, int] = {}
+
+
+def _heartbeat_head(head: str) -> int | None:
+    laps = head[3:-1]
+    # isdecimal(): exactly the digits int() takes (no sign, space or underscore); longer
+    # numbers are left to the general route, which rejects what int() cannot convert
+    if head[:3] != "$F," or head[-1:] != "," or not laps.isdecimal() or len(laps) > 9:
         return None
-    return _laps_to_go(f[1]), f[2], f[3], f[4], f[5]
+    if len(_HEARTBEAT_HEADS) >= 256:
+        _HEARTBEAT_HEADS.clear()  # bounds memory on a feed that counts laps down for hours
+    value = _HEARTBEAT_HEADS[head] = int(laps)
+    return value
 
 
 def _competitor(f: list[str], line: str) -> Record | Rejection:

@@ -1,0 +1,117 @@
+"""The heartbeat's shortcuts (quote-split `$F` reading, clock-only pass results) agree with the
+general path."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import pickle
+import random
+from datetime import datetime
+
+import pytest
+
+from apps.timing.engine import PassResult, TimingEngine, rmonitor
+from apps.timing.engine.engine import _ClockPass
+from apps.timing.engine.rmonitor import Heartbeat, heartbeat_values, parse_line
+
+_HEADS = ["$F,14,", "$F,9999,", "$F,0,", "$F,,", "$F,", "$F, 14,", "$F,14 ,", "$F,-3,", "$F,+3,", "$F,1_0,",
+          "$F,\u0663,", "$F,\u00b2,", "$F,1" + "0" * 5000 + ",", "$F,12345678901,", "$F,x,", "$FF,14,", " $F,14,",
+          "$F,14", "$F\t,14,", "$F,14,,", "$G,14,"]
+_VALUES = ["00:12:45", "", "Green ", " Green", "      ", "a,b", "a, b", "a\tb", 'x"', "13:34:23", "\r"]
+_JOINS = ['","', '", "', '" ,"', '",', ',"', '","",', '"\t,"']
+
+
+def _expected(line: str):
+    rec = parse_line(line)
+    if isinstance(rec, Heartbeat):
+        return rec.laps_to_go, rec.time_to_go, rec.time_of_day, rec.race_time, rec.flag_text
+    return None
+
+
+def _lines():
+    rng = random.Random(5)
+    for head, value in itertools.product(_HEADS, _VALUES):
+        yield f'{head}"00:12:45","13:34:23","00:09:47","{value}"'
+        yield f'{head}"{value}","13:34:23","00:09:47","Green "'
+    for _ in range(3000):
+        values = [rng.choice(_VALUES) for _ in range(4)]
+        joins = [rng.choice(_JOINS) for _ in range(3)]
+        body = values[0] + "".join(j + v for j, v in zip(joins, values[1:]))
+        yield rng.choice(_HEADS) + '"' + body + rng.choice(['"', '"x', '', '" ', '","'])
+
+
+def test_heartbeat_values_match_parse_line_on_every_variant_of_the_line():
+    # None sends the line to parse_line (the general pass), so it is allowed for any line;
+    # values must be exactly parse_line's, and a line parse_line rejects must give None.
+    rmonitor._HEARTBEAT_HEADS.clear()
+    seen = 0
+    for line in _lines():
+        expected = _expected(line)
+        for _ in range(2):  # the second time through, the laps-to-go memo answers
+            got = heartbeat_values(line)
+            assert got == expected or (got is None and line[:3] != "$F,"), line
+        seen += got is not None
+    assert seen > 500  # the common shape was exercised, not only rejections
+
+
+def test_the_laps_to_go_memo_stays_small_and_keeps_giving_the_right_laps():
+    rmonitor._HEARTBEAT_HEADS.clear()
+    for laps in range(2000):
+        line = f'$F,{laps},"00:12:45","13:34:23","00:09:47","Green "'
+        assert heartbeat_values(line)[0] == laps
+        assert len(rmonitor._HEARTBEAT_HEADS) <= 256
+    assert heartbeat_values('$F,7,"00:12:45","13:34:23","00:09:47","Green "')[0] == 7
+
+
+def test_a_heartbeat_whose_laps_to_go_int_cannot_read_is_rejected_instead_of_raising():
+    engine = TimingEngine(1)
+    at = datetime(2024, 5, 1, 12, 0, 0)
+    engine.apply("rmonitor", '$F,14,"00:12:45","13:34:23","00:09:47","Green "', session_id=1, received_at=at)
+    for laps in ("\u00b2", "1" * 5000):  # isdigit() but not int()-able; more digits than int() takes
+        r = engine.apply("rmonitor", f'$F,{laps},"00:12:44","13:34:24","00:09:48","Green "', session_id=1,
+                         received_at=at)
+        assert r.rejections == ["unparsable record: ValueError"] and not r.changed
+
+
+_FIELDS = ("seq", "session_patch", "car_patches", "reset", "completed_laps", "flag_periods", "finished_session",
+           "rejections", "relay_reset_request", "relay_reset_force")
+
+
+@pytest.mark.parametrize("patch", [{"timeToGo": "00:12:44"}, {}])
+def test_a_clock_only_pass_result_reads_like_the_full_pass_result(patch):
+    fast, full = _ClockPass(7, patch), PassResult(7, patch)
+    assert isinstance(fast, PassResult)
+    assert [getattr(fast, f) for f in _FIELDS] == [getattr(full, f) for f in _FIELDS]
+    assert fast.changed == full.changed and repr(fast) == repr(full)
+    for clone in (copy.copy(fast), copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
+        assert [getattr(clone, f) for f in _FIELDS] == [getattr(full, f) for f in _FIELDS]
+
+
+def test_the_empty_lists_clock_only_passes_share_cannot_be_changed():
+    a, b = _ClockPass(1, {}), _ClockPass(2, {})
+    with pytest.raises(TypeError):
+        a.car_patches.append({"n": "1"})
+    with pytest.raises(TypeError):
+        a.rejections += ["x"]
+    with pytest.raises(TypeError):
+        a.completed_laps[:] = [1]
+    assert b.car_patches == [] and b.rejections == [] and b.completed_laps == []
+    laps: list = []
+    laps += a.completed_laps  # what consumers do with them still works
+    assert laps == [] and list(a.car_patches) == []
+
+
+@pytest.mark.parametrize("attr, value", [
+    ("_car_changes", {object(): {"is_in_pit": True}}), ("_session_changes", {"track_temp_deg_f": 70}),
+    ("_flags_changed", True), ("_pass_rejections", ["bad"]), ("_reset", True), ("_finished", {}),
+    ("_entries_changed", True), ("_completed", [object()]), ("_relay_reset", True)])
+def test_anything_pending_sends_the_heartbeat_down_the_general_path(attr, value):
+    # _heartbeat_pass has an inlined twin of _pending(): both must see every accumulator.
+    engine = TimingEngine(1)
+    at = datetime(2024, 5, 1, 12, 0, 0)
+    engine.apply("rmonitor", '$F,14,"00:12:45","13:34:23","00:09:47","Green "', session_id=1, received_at=at)
+    line = '$F,14,"00:12:44","13:34:24","00:09:48","Green "'
+    assert not engine._pending() and engine._heartbeat_pass(line, 1, at) is not None
+    setattr(engine, attr, value)
+    assert engine._pending() and engine._heartbeat_pass(line, 1, at) is None
