@@ -10,7 +10,10 @@ from .state import CarPosition
 
 __all__ = ["is_stale", "update_stale", "StaleTracker"]
 
-_RUNNING = (Flags.GREEN, Flags.YELLOW, Flags.WHITE)
+# Plain ints: the flags arrive as ints, and an enum member lookup on the class costs more
+# than the comparison itself (touch() runs for every crossing).
+_GREEN, _YELLOW = int(Flags.GREEN), int(Flags.YELLOW)
+_RUNNING = frozenset({_GREEN, _YELLOW, int(Flags.WHITE)})
 
 
 def is_stale(car: CarPosition, session_flag: int, race_time_ms: int) -> bool:
@@ -125,9 +128,9 @@ _NEVER = float("inf")
 
 
 def _tolerance(car: CarPosition, session_flag: int) -> float:
-    if session_flag == Flags.YELLOW and car.track_flag == Flags.GREEN:
+    if session_flag == _YELLOW and car.track_flag == _GREEN:
         return 1.10
-    if session_flag == Flags.GREEN and car.track_flag == Flags.YELLOW:
+    if session_flag == _GREEN and car.track_flag == _YELLOW:
         return 0.05
     return 0.30
 
