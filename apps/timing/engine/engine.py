@@ -538,7 +538,7 @@ class TimingEngine:
         self.rmonitor_messages += 1
         rec = self._memo.get(line)
         if rec is None:
-            rec = self._parser.parse(line)
+            rec = self._parser.parse_new(line)
         t = type(rec)
         if t is Heartbeat:
             # Heartbeat-only message (most of a feed): no resets, no end-of-message work.
@@ -568,9 +568,12 @@ class TimingEngine:
                 standalone = bool(self.last_flag_text.strip()) and lines[0] == STANDALONE_RESET
         self._class_changed = False
         handlers = self._record_handlers
-        parse = self._parser.parse
+        memo = self._memo
+        parse_new = self._parser.parse_new
         for line in lines:
-            rec = parse(line)
+            rec = memo.get(line)
+            if rec is None:
+                rec = parse_new(line)
             h = handlers.get(type(rec))
             if h is None:
                 self._reject(rec.reason if isinstance(rec, Rejection) else "unhandled record")

@@ -368,9 +368,15 @@ class LineParser:
     def parse(self, line: str) -> Record | Rejection:
         rec = self.memo.get(line)
         if rec is None:
-            rec = parse_line(line)
-            if line[:2] not in _UNIQUE_TAGS:
-                if len(self.memo) >= self.limit:
-                    self.memo.clear()
-                self.memo[line] = rec
+            rec = self.parse_new(line)
+        return rec
+
+    def parse_new(self, line: str) -> Record | Rejection:
+        """`parse` for a line the caller has just looked up in `memo` and not found."""
+        rec = parse_line(line)
+        if not line.startswith(_UNIQUE_TAGS):
+            memo = self.memo
+            if len(memo) >= self.limit:
+                memo.clear()
+            memo[line] = rec
         return rec
