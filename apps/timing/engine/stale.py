@@ -76,7 +76,8 @@ class StaleTracker:
             elapsed = race_time_ms - car._ttm_ms
             value = elapsed > 1000 and last > 0 and elapsed > last * grow
             if not value and last > 0:
-                limit = car._ttm_ms + max(1000.0, last * grow)
+                span = last * grow  # (max(1000.0, span) without the builtin call)
+                limit = car._ttm_ms + (span if span > 1000.0 else 1000.0)
                 if limit < self.deadline:
                     self.deadline = limit
         if car.is_stale != value:
@@ -116,7 +117,8 @@ class StaleTracker:
                 elapsed = race_time_ms - c._ttm_ms
                 value = elapsed > 1000 and last > 0 and elapsed > last * grow
                 if not value and last > 0:
-                    limit = c._ttm_ms + max(1000.0, last * grow)
+                    span = last * grow
+                    limit = c._ttm_ms + (span if span > 1000.0 else 1000.0)
                     if limit < deadline:
                         deadline = limit
             if c.is_stale != value:
