@@ -50,6 +50,9 @@ _IGNORED_KEY = {Corrected: "ignored:$COR", LineCrossing: "ignored:$L", TrackInfo
 # Attributes that feed a cache on the car: parsed clock values and sort keys (see _set).
 _MS_CACHE = {"total_time": "_ttm_ms", "last_lap_time": "_ltm_ms", "best_time": "_bt_ms",
              "overall_position": "_rank", "best_lap": "_fkey"}
+# Flags under which a lap-0 `$G` row is a grid position (looked up once: enum members are
+# slow to fetch from their class, and this runs for every row while the field forms up).
+_GRID_FLAGS = (Flags.UNKNOWN, Flags.YELLOW, Flags.GREEN)
 _SESSION_SCALARS = ("session_id", "session_name", "laps_to_go", "time_to_go", "local_time_of_day",
                     "running_race_time", "is_practice_qualifying", "current_flag")
 
@@ -758,7 +761,7 @@ class TimingEngine:
 
     def _on_race(self, r: RaceInfo, received_at: datetime) -> None:
         old = self.race_info.get(r.reg)
-        if r.laps == 0 and self.race_laps_positive == 0 and self.rm_flag in (Flags.UNKNOWN, Flags.YELLOW, Flags.GREEN):
+        if r.laps == 0 and self.race_laps_positive == 0 and self.rm_flag in _GRID_FLAGS:
             if self.starting.get(r.reg) != r.position:
                 self.starting[r.reg] = r.position
                 self.starting_dirty = True
