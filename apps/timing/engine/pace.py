@@ -3,8 +3,7 @@ projected lap time (§5.8). Both run when a lap is logged, like the reference's 
 
 from __future__ import annotations
 
-from itertools import repeat
-from operator import mul as _mul, sub as _sub
+from operator import mul as _mul
 from typing import Any, Iterable, Mapping, Sequence
 
 from .flags import Flags
@@ -50,8 +49,9 @@ def _ref_ms(best_time: str | None) -> int:
 def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None,
                           lap_ms: Sequence[int] | None = None) -> int:
     """`lap_ms`, if given, holds the parsed lap times aligned with `history` (saves re-parsing)."""
-    # Runs for every lap every car logs: the lists are built in C where the rule allows and
-    # the float sums keep the order (and hence the rounding) of the straightforward version.
+    # Runs for every lap every car logs: for these five-element lists a comprehension is
+    # cheaper than a chain of map() objects (measured); the float sums keep the order (and
+    # hence the rounding) of the straightforward version.
     if session_flag != _GREEN and session_flag != _YELLOW:
         return 0
     if not history:
@@ -61,16 +61,11 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
     # The newest 5 laps without a pit stop; those under the current flag if there are 3.
     clean: list[int] = []
     chosen: list[int] = []
-    i = 0
-    for lap in history[:5]:
-        if i >= len(lap_ms):
-            break
+    for lap, t in zip(history[:5], lap_ms):  # (a short lap_ms list ends it early)
         if not lap.get("lip"):
-            t = lap_ms[i]
             clean.append(t)
             if lap.get("flg") == session_flag:
                 chosen.append(t)
-        i += 1
     if len(chosen) < 3:
         if len(clean) < 3:
             return 0
@@ -79,27 +74,28 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
     n = len(times)
     if n < 2:
         return 0
-    v = sorted(times)
+    v0 = sorted(times)
     mid = n >> 1
-    med = v[mid] if n & 1 else (v[mid - 1] + v[mid]) / 2
-    v = sorted(map(abs, map(_sub, times, repeat(med, n))))
+    med = v0[mid] if n & 1 else (v0[mid - 1] + v0[mid]) / 2
+    v = sorted([abs(t - med) for t in times])
     mad = v[mid] if n & 1 else (v[mid - 1] + v[mid]) / 2
     if mad < 1:
         mad = 1
     spread = 3 * 1.4826 * mad
     twice = 2 * med
     kept = times
-    for t in times:
-        if not (abs(t - med) <= spread and t <= twice):
-            kept = [t for t in times if abs(t - med) <= spread and t <= twice]
-            if len(kept) < 2:
-                kept = times
-            n = len(kept)
-            break
+    # The distance to the median is largest at the smallest or the largest time (the
+    # differences are exact: integers and halves), so those two decide whether any lap goes.
+    lo, hi = v0[0], v0[-1]
+    if not (abs(lo - med) <= spread and abs(hi - med) <= spread and hi <= twice):
+        kept = [t for t in times if abs(t - med) <= spread and t <= twice]
+        if len(kept) < 2:
+            kept = times
+        n = len(kept)
     mean = sum(kept) / n
     if mean <= 0:
         return 0
-    var = sum(map(pow, map(_sub, kept, repeat(mean, n)), repeat(2, n))) / n
+    var = sum([(t - mean) ** 2 for t in kept]) / n
     if var ** 0.5 / mean > 0.10:
         return 0
     # newest lap weighs n, the oldest 1
