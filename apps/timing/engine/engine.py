@@ -368,8 +368,7 @@ class TimingEngine:
             if _PLAIN_SESSION.issuperset(sc):
                 return _ClockPass(self.seq, {names[a]: v for a, v in sc.items()})
             return _ClockPass(self.seq, wire.session_patch_to_json(sc))
-        to_json = wire.car_patch_to_json
-        car_patches = [to_json(car.number, ch) for car, ch in cc.items() if ch and car.number is not None]
+        car_patches = wire.car_patches_to_json(cc)
         session_patch = wire.session_patch_to_json(sc) if sc else None
         flag_periods = None
         if self._flags_changed:

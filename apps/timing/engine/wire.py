@@ -19,7 +19,8 @@ from .state import CarPosition, EventEntry, FlagDuration, SessionState
 
 __all__ = [
     "CAR_FIELDS", "SESSION_FIELDS", "CAR_JSON", "SESSION_JSON",
-    "car_to_json", "car_from_json", "car_to_msgpack", "car_patch_to_json", "car_patch_to_msgpack",
+    "car_to_json", "car_from_json", "car_to_msgpack", "car_patch_to_json", "car_patches_to_json",
+    "car_patch_to_msgpack",
     "session_to_json", "session_to_msgpack", "session_patch_to_json", "session_patch_to_msgpack",
     "entry_to_json", "entry_from_json", "flag_duration_to_json", "flag_duration_from_json",
     "packb", "unpackb", "datetime_to_json", "datetime_from_json",
@@ -345,12 +346,27 @@ _SPECIAL_CAR_ATTRS = frozenset({"lap_start_time", "pit_entry_time", "completed_s
 
 
 def car_patch_to_json(number: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": number}
+    """One car's patch: "n", then the changed fields by contract name in `changes`' order."""
+    return car_patches_to_json({CarPosition(number=number): changes}, keep_empty=True)[0]
+
+
+def car_patches_to_json(changes_by_car: Mapping[CarPosition, Mapping[str, Any]],
+                        keep_empty: bool = False) -> list[dict[str, Any]]:
+    """A pass's car patches, in the mapping's order; cars without a number or without changes
+    get none unless `keep_empty`. One call for all of them: a call per car cost more than the
+    translation itself."""
     names = CAR_JSON
     special = _SPECIAL_CAR_ATTRS
-    for a, v in changes.items():
-        out[names[a]] = _car_value_json(a, v) if a in special else v
-    return out
+    patches = []
+    for car, changes in changes_by_car.items():
+        number = car.number
+        if (not changes or number is None) and not keep_empty:
+            continue
+        out: dict[str, Any] = {"n": number}
+        for a, v in changes.items():
+            out[names[a]] = _car_value_json(a, v) if a in special else v
+        patches.append(out)
+    return patches
 
 
 def car_patch_to_msgpack(patch_json: Mapping[str, Any]) -> list[Any]:

@@ -59,3 +59,18 @@ def test_car_patch_to_json_matches_field_by_field_rendering() -> None:
         changes = {a: getattr(car, a) for a in rng.sample(attrs, rng.randint(0, 8))}
         got, want = wire.car_patch_to_json("12", changes), _reference_patch("12", changes)
         assert json.dumps(got) == json.dumps(want)
+
+
+def test_a_pass_of_car_patches_in_one_call_matches_one_patch_per_car_in_order() -> None:
+    rng = random.Random(13)
+    attrs = [a for a, _, _, _ in wire.CAR_FIELDS if a != "number"]
+    for _ in range(100):
+        by_car = {}
+        for _ in range(rng.randint(0, 6)):
+            car = _random_car(rng)
+            if rng.random() < 0.1:
+                car.number = None
+            by_car[car] = {a: getattr(car, a) for a in rng.sample(attrs, rng.choice([0, 1, 2, 5]))}
+        want = [_reference_patch(car.number, ch) for car, ch in by_car.items() if ch and car.number is not None]
+        assert json.dumps(wire.car_patches_to_json(by_car)) == json.dumps(want)
+    assert wire.car_patch_to_json("7", {}) == {"n": "7"}
