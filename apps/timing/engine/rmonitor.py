@@ -177,7 +177,11 @@ def _int(text: str) -> int | None:
 
 
 def _need(f: list[str], n: int) -> str | None:
-    return None if len(f) >= n else f"{f[0]}: expected at least {n - 1} fields, got {len(f) - 1}"
+    return None if len(f) >= n else _short(f, n)
+
+
+def _short(f: list[str], n: int) -> str:
+    return f"{f[0]}: expected at least {n - 1} fields, got {len(f) - 1}"
 
 
 def _heartbeat(f: list[str], line: str) -> Record | Rejection:
@@ -276,8 +280,8 @@ def _setting(f: list[str], line: str) -> Record | Rejection:
 
 
 def _race(f: list[str], line: str) -> Record | Rejection:
-    if (r := _need(f, 5)) is not None:
-        return Rejection(r, line)
+    if len(f) < 5:  # (_need's test inline in the three record types of every crossing)
+        return Rejection(_short(f, 5), line)
     pos = _int(f[1])
     if pos is None:
         return Rejection(f"$G: position {f[1]!r} is not an integer", line)
@@ -286,8 +290,8 @@ def _race(f: list[str], line: str) -> Record | Rejection:
 
 
 def _practice(f: list[str], line: str) -> Record | Rejection:
-    if (r := _need(f, 5)) is not None:
-        return Rejection(r, line)
+    if len(f) < 5:
+        return Rejection(_short(f, 5), line)
     pos = _int(f[1])
     best_lap = _int(f[3])
     if best_lap is None:
@@ -300,8 +304,8 @@ def _init(f: list[str], line: str) -> Record | Rejection:
 
 
 def _passing(f: list[str], line: str) -> Record | Rejection:
-    if (r := _need(f, 4)) is not None:
-        return Rejection(r, line)
+    if len(f) < 4:
+        return Rejection(_short(f, 4), line)
     return Passing(f[1], f[2], f[3])
 
 
