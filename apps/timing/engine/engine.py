@@ -912,14 +912,7 @@ class TimingEngine:
         if text != self._race_text:
             self._race_text, self._race_ms = text, parse_ms(text)
         race_ms = self._race_ms
-        put = self._put
-        if changes and st.valid:
-            touch = st.touch
-            # touch() only adds fields to cars already in `changes`, so no copy is needed.
-            for car, ch in changes.items():
-                if "last_lap_completed" in ch or "total_time" in ch or "last_lap_time" in ch or "track_flag" in ch:
-                    touch(car, flag, race_ms, put)
-        st.update(self.cars.values(), flag, race_ms, put)
+        st.check(changes, self.cars.values(), flag, race_ms, self._put)
 
     def _log_laps(self, received_at: datetime) -> None:
         laps = self.laps

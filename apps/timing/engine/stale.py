@@ -3,7 +3,7 @@ lap plus a flag-dependent tolerance is flagged, so clients can grey it out."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Collection, Container, Mapping
 
 from .flags import Flags
 from .state import CarPosition
@@ -51,40 +51,49 @@ class StaleTracker:
     def invalidate(self) -> None:
         self.valid = False
 
-    def touch(self, car: CarPosition, session_flag: int, race_time_ms: int,
-              setter: Callable[[CarPosition, str, Any], None]) -> None:
-        """Re-evaluate one changed car, keeping the rest of the field's verdicts."""
-        if not self.valid or session_flag != self.flag or race_time_ms < self.race_ms:
-            self.valid = False
-            return
-        laps = car.last_lap_completed
-        if self.max_laps < 3:
-            if laps >= 3:
-                self.valid = False  # the field just became eligible: scan everyone
-            return
-        # (A leader regressing below lap 3 without a reset is not a real-world case; resets
-        # invalidate the tracker.)
-        # is_stale() and the deadline rule inlined (this runs for every crossing): one
-        # tolerance lookup, same arithmetic.
-        if laps == 0:
-            value = True
-        elif session_flag not in _RUNNING or car.total_time is None or car.last_lap_time is None:
-            value = False
-        else:
-            grow = 1 + _tolerance(car, session_flag)
-            last = car._ltm_ms
-            elapsed = race_time_ms - car._ttm_ms
-            value = elapsed > 1000 and last > 0 and elapsed > last * grow
-            if not value and last > 0:
-                span = last * grow  # (max(1000.0, span) without the builtin call)
-                limit = car._ttm_ms + (span if span > 1000.0 else 1000.0)
-                if limit < self.deadline:
-                    self.deadline = limit
-        if car.is_stale != value:
-            setter(car, "is_stale", value)
-
-    def update(self, cars: list[CarPosition], session_flag: int, race_time_ms: int,
-               setter: Callable[[CarPosition, str, Any], None]) -> None:
+    def check(self, changes: Mapping[CarPosition, Container[str]], cars: Collection[CarPosition],
+              session_flag: int, race_time_ms: int, setter: Callable[[CarPosition, str, Any], None]) -> None:
+        """One stale check. The cars whose stale inputs changed (`changes`: car -> changed field
+        names, the engine's pass record) are re-evaluated, keeping the rest of the field's
+        verdicts; the whole field is scanned only when something elsewhere may have flipped.
+        (One call per check: the per-car re-evaluation is inline, it runs for every crossing.)"""
+        if changes and self.valid:
+            if session_flag != self.flag or race_time_ms < self.race_ms:
+                self.valid = False
+            else:
+                few_laps = self.max_laps < 3
+                running = session_flag in _RUNNING
+                deadline = self.deadline
+                for car, ch in changes.items():
+                    if not ("last_lap_completed" in ch or "total_time" in ch or "last_lap_time" in ch
+                            or "track_flag" in ch):
+                        continue
+                    laps = car.last_lap_completed
+                    if few_laps:
+                        if laps >= 3:
+                            self.valid = False  # the field just became eligible: scan everyone
+                            break
+                        continue
+                    # (A leader regressing below lap 3 without a reset is not a real-world case;
+                    # resets invalidate the tracker.)
+                    # is_stale() and the deadline rule inlined: one tolerance lookup, same arithmetic.
+                    if laps == 0:
+                        value = True
+                    elif not running or car.total_time is None or car.last_lap_time is None:
+                        value = False
+                    else:
+                        grow = 1 + _tolerance(car, session_flag)
+                        last = car._ltm_ms
+                        elapsed = race_time_ms - car._ttm_ms
+                        value = elapsed > 1000 and last > 0 and elapsed > last * grow
+                        if not value and last > 0:
+                            span = last * grow  # (max(1000.0, span) without the builtin call)
+                            limit = car._ttm_ms + (span if span > 1000.0 else 1000.0)
+                            if limit < deadline:
+                                deadline = limit
+                    if car.is_stale != value:
+                        setter(car, "is_stale", value)  # (adds to `ch` only: the loop is unaffected)
+                self.deadline = deadline
         if (self.valid and not self.always_full and session_flag == self.flag
                 and self.race_ms <= race_time_ms <= self.deadline):
             self.race_ms = race_time_ms
@@ -106,7 +115,7 @@ class StaleTracker:
         running = session_flag in _RUNNING
         deadline = _NEVER
         for c in cars:
-            # is_stale() inlined as in touch()
+            # is_stale() inlined as in the changed-car loop above
             if c.last_lap_completed == 0:
                 value = True
             elif not running or c.total_time is None or c.last_lap_time is None:
