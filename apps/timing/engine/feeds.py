@@ -38,7 +38,7 @@ from . import x2 as _x2
 from .flaglist import FlagPeriod, Flags, Rejection, flaglist_reconcile, parse_flag_list
 from .flagtronics import (FlagtronicsState, PurpleOverride, apply_vehicle, full_course_flag, is_faulted,
                           parse_vehicles, purple_reconcile, reapply_car, record_tick, signal_sweep)
-from .multiloop import MultiloopState, apply_multiloop, car_values, parse_multiloop
+from .multiloop import MultiloopState, apply_text, car_values
 from .state import FlagDuration
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,10 +145,13 @@ def _apply(eng: "TimingEngine", car: Any, changes: dict[str, Any]) -> None:
 def on_multiloop(eng: "TimingEngine", payload: str, received_at: datetime) -> None:
     fs = eng.feeds
     fs.sync(eng)
-    records = parse_multiloop(payload or "")
-    _reject_all(eng, "multiloop", [r for r in records if isinstance(r, Rejection)])
     was_active = fs.multiloop.active
-    update = apply_multiloop(fs.multiloop, records)
+    rejections: list[Rejection] = []
+    try:
+        update = apply_text(fs.multiloop, payload or "", rejections)
+    finally:
+        # Reported even when a record failed to apply, as when the whole text was parsed first.
+        _reject_all(eng, "multiloop", rejections)
     if not fs.multiloop.active:
         return
     fs.active = True

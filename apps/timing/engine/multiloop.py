@@ -53,6 +53,7 @@ __all__ = [
     "parse_multiloop",
     "parse_line",
     "apply_multiloop",
+    "apply_text",
     "car_values",
     "epoch_to_datetime",
 ]
@@ -551,60 +552,73 @@ def _remember_uid(state: MultiloopState, uid: int | None, number: str) -> None:
 
 
 def _completed_lap(state: MultiloopState, rec: CompletedLap, update: MultiloopUpdate) -> None:
-    if not rec.number:
-        return
-    _remember_uid(state, rec.unique_id, rec.number)
-    car = _car(state, rec.number)
+    if rec.number:
+        _lap(state, update, rec.number, rec.unique_id, rec.current_status, rec.pit_stop_count, rec.last_lap_pitted,
+             rec.start_position, rec.laps_led)
+
+
+def _lap(state: MultiloopState, update: MultiloopUpdate, number: str, uid: int | None, current_status: str,
+         pit_stop_count: int | None, last_lap_pitted: int | None, start_position: int | None,
+         laps_led: int | None) -> None:
+    """A `$C` for a numbered car, from the fields the state keeps (both parsing paths end here)."""
+    _remember_uid(state, uid, number)
+    car = _car(state, number)
     # RMonitor stays authoritative for laps, times, positions and gaps; Multiloop adds the rest.
     # (Written out field by field: one of these arrives for every car on every lap.)
     out: dict[str, Any] = {}
-    v: Any = rec.start_position
-    if v is not None and car.start_position != v:
-        car.start_position = out["overall_starting_position"] = v
-    v = rec.laps_led
-    if v is not None and car.laps_led != v:
-        car.laps_led = out["laps_led_overall"] = v
-    v = rec.current_status[:CURRENT_STATUS_MAX]
+    if start_position is not None and car.start_position != start_position:
+        car.start_position = out["overall_starting_position"] = start_position
+    if laps_led is not None and car.laps_led != laps_led:
+        car.laps_led = out["laps_led_overall"] = laps_led
+    v = current_status[:CURRENT_STATUS_MAX]
     if car.current_status != v:
         car.current_status = out["current_status"] = v
-    v = rec.pit_stop_count
-    if v is not None and car.pit_stop_count != v:
-        car.pit_stop_count = out["pit_stop_count"] = v
-    v = rec.last_lap_pitted
-    if v is not None and car.last_lap_pitted != v:
-        car.last_lap_pitted = out["last_lap_pitted"] = v
+    if pit_stop_count is not None and car.pit_stop_count != pit_stop_count:
+        car.pit_stop_count = out["pit_stop_count"] = pit_stop_count
+    if last_lap_pitted is not None and car.last_lap_pitted != last_lap_pitted:
+        car.last_lap_pitted = out["last_lap_pitted"] = last_lap_pitted
     if car.sections:
         # A completed lap starts a new set of sections.
         car.sections.clear()
         out["completed_sections"] = []
     if out:
-        update.car(rec.number).update(out)
+        update.car(number).update(out)
 
 
 def _completed_section(state: MultiloopState, rec: CompletedSectionRecord, update: MultiloopUpdate) -> None:
-    if not rec.number or not rec.section_id:
-        return
-    _remember_uid(state, rec.unique_id, rec.number)
-    car = _car(state, rec.number)
-    elapsed, last_ms, lap = rec.elapsed_ms or 0, rec.last_section_ms or 0, rec.last_lap or 0
-    old = car.sections.get(rec.section_id)
+    if rec.number and rec.section_id:
+        _section(state, update, rec.number, rec.unique_id, rec.section_id, rec.elapsed_ms or 0,
+                 rec.last_section_ms or 0, rec.last_lap or 0)
+
+
+def _section(state: MultiloopState, update: MultiloopUpdate, number: str, uid: int | None, section_id: str,
+             elapsed: int, last_ms: int, lap: int) -> None:
+    """A `$S` naming a car and a section (both parsing paths end here)."""
+    _remember_uid(state, uid, number)
+    car = _car(state, number)
+    old = car.sections.get(section_id)
     # Compared field by field first: Multiloop repeats sections, and a frozen value is costly to build.
     if old is not None and old.elapsed_time_ms == elapsed and old.last_section_time_ms == last_ms \
-            and old.last_lap == lap and old.number == rec.number:
+            and old.last_lap == lap and old.number == number:
         return
-    car.sections[rec.section_id] = CompletedSection(rec.number, rec.section_id, elapsed, last_ms, lap)
-    update.car(rec.number)["completed_sections"] = _sections_list(car)
+    car.sections[section_id] = CompletedSection(number, section_id, elapsed, last_ms, lap)
+    update.car(number)["completed_sections"] = _sections_list(car)
 
 
 def _line_crossing(state: MultiloopState, rec: LineCrossing, update: MultiloopUpdate) -> None:
-    if not rec.number:
-        return
-    _remember_uid(state, rec.unique_id, rec.number)
-    car = _car(state, rec.number)
-    if car.crossing_status != rec.crossing_status:
-        car.crossing_status = rec.crossing_status
-        in_pit = rec.crossing_status == "P"
-        out = update.car(rec.number)
+    if rec.number:
+        _crossing(state, update, rec.number, rec.unique_id, rec.crossing_status)
+
+
+def _crossing(state: MultiloopState, update: MultiloopUpdate, number: str, uid: int | None,
+              crossing_status: str) -> None:
+    """A `$L` naming a car (both parsing paths end here)."""
+    _remember_uid(state, uid, number)
+    car = _car(state, number)
+    if car.crossing_status != crossing_status:
+        car.crossing_status = crossing_status
+        in_pit = crossing_status == "P"
+        out = update.car(number)
         out["is_pit_start_finish"] = in_pit
         out["is_in_pit"] = in_pit
 
@@ -697,6 +711,111 @@ _APPLIERS: dict[type, Any] = {
     TrackInformation: _track_info, AnnouncementRecord: _announcement_rec, Entry: _entry_rec,
     Heartbeat: _heartbeat_rec, Version: _version_rec,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine's path: parse and apply in one pass
+# ---------------------------------------------------------------------------------------------
+# `$C`, `$S` and `$L` arrive for every car on every lap. For them the engine does not need the
+# record objects: a line that parse_line would accept on its clean fast path (no whitespace, the
+# sequence and every hexadecimal payload field all digits) is applied straight from its split
+# form, converting only the fields the state keeps. Every other line - including every line that
+# parse_line would reject or strip - goes through parse_line and the record appliers, so
+# rejections and results are the same as parse_multiloop + apply_multiloop.
+
+def _fast_layout(record: str, used: tuple[str, ...]) -> tuple[int, Any, Any]:
+    """(minimum number of split fields, getter for the sequence and the hex fields, getter for `used`)."""
+    layout = _LAYOUTS[record][1]
+    names = [name for name, _ in layout]
+    hex_at = [2] + [4 + i for i, (_, kind) in enumerate(layout) if kind == "x"]
+    return 4 + len(layout), itemgetter(*hex_at), itemgetter(*(4 + names.index(n) for n in used))
+
+
+_LAP_SHAPE = _fast_layout("C", ("number", "unique_id", "current_status", "pit_stop_count", "last_lap_pitted",
+                                "start_position", "laps_led"))
+_SECTION_SHAPE = _fast_layout("S", ("number", "unique_id", "section_id", "elapsed_ms", "last_section_ms", "last_lap"))
+_CROSSING_SHAPE = _fast_layout("L", ("number", "unique_id", "crossing_status"))
+
+
+def _clean_fields(line: str, shape: tuple[int, Any, Any]) -> Any:
+    """The `used` fields of a line parse_line accepts without stripping or a checked field, else None."""
+    size, hex_get, used_get = shape
+    parts = line.split(line[2])
+    if len(parts) < size or not parts[2] or " " in line or not line.isprintable() \
+            or _HEX_MATCH("".join(hex_get(parts))) is None:
+        return None
+    return used_get(parts)
+
+
+def _fast_lap(state: MultiloopState, line: str, update: MultiloopUpdate) -> bool:
+    f = _clean_fields(line, _LAP_SHAPE)
+    if f is None:
+        return False
+    state.active = True
+    number, uid, status, pits, pitted, start, led = f
+    if number:
+        _lap(state, update, number, int(uid, 16) if uid else None, status, int(pits, 16) if pits else None,
+             int(pitted, 16) if pitted else None, int(start, 16) if start else None, int(led, 16) if led else None)
+    return True
+
+
+def _fast_section(state: MultiloopState, line: str, update: MultiloopUpdate) -> bool:
+    f = _clean_fields(line, _SECTION_SHAPE)
+    if f is None:
+        return False
+    state.active = True
+    number, uid, section_id, elapsed, last_ms, lap = f
+    if number and section_id:
+        _section(state, update, number, int(uid, 16) if uid else None, section_id, int(elapsed, 16) if elapsed else 0,
+                 int(last_ms, 16) if last_ms else 0, int(lap, 16) if lap else 0)
+    return True
+
+
+def _fast_crossing(state: MultiloopState, line: str, update: MultiloopUpdate) -> bool:
+    f = _clean_fields(line, _CROSSING_SHAPE)
+    if f is None:
+        return False
+    state.active = True
+    number, uid, crossing = f
+    if number:
+        _crossing(state, update, number, int(uid, 16) if uid else None, crossing)
+    return True
+
+
+# By the first three characters of a line (record letter and delimiter).
+_FAST_LINES: dict[str, Any] = {
+    f"${letter}{d}": fn for letter, fn in (("C", _fast_lap), ("S", _fast_section), ("L", _fast_crossing))
+    for d in DELIMITERS
+}
+
+
+def apply_text(state: MultiloopState, text: str, rejections: list[Rejection]) -> MultiloopUpdate:
+    """`apply_multiloop(state, parse_multiloop(text))`, with the rejections appended to `rejections`.
+
+    Should a record fail to apply (an exception), the remaining lines are still parsed and
+    their rejections appended before the exception propagates: parse_multiloop reads the whole
+    text first, so the caller reports the same rejections either way."""
+    update = MultiloopUpdate()
+    fast_lines = _FAST_LINES
+    appliers = _APPLIERS
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        fast = fast_lines.get(line[:3])
+        if fast is not None and fast(state, line, update):
+            continue
+        item = parse_line(line)
+        apply = appliers.get(type(item))
+        if apply is None:
+            if item is not None:
+                rejections.append(item)
+            continue
+        state.active = True
+        try:
+            apply(state, item, update)
+        except Exception:
+            rejections.extend(r for r in map(parse_line, lines[i + 1:]) if type(r) is Rejection)
+            raise
+    return update
 
 
 # Every car field car_values() can return.
