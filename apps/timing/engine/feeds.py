@@ -75,6 +75,10 @@ class FeedState:
     purple: PurpleOverride = field(default_factory=PurpleOverride)
     full_course: Flags | None = None  # the last full-course flag Flagtronics reported
     relay_flags: bool = False  # the relay's flag list owns FlagDurations this session
+    # What recent Multiloop lines read as (multiloop.apply_text). It depends on the lines alone,
+    # so it outlives sessions and is left out of snapshots.
+    multiloop_lines: dict[str, Any] = field(default_factory=dict, repr=False, compare=False,
+                                            metadata={"cache": True})
 
     # ---------------------------------------------------------------- session
 
@@ -101,7 +105,7 @@ class FeedState:
     # ---------------------------------------------------------------- snapshot
 
     def snapshot(self) -> dict[str, Any]:
-        return {f.name: _enc(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: _enc(getattr(self, f.name)) for f in fields(self) if not f.metadata.get("cache")}
 
     @classmethod
     def restore(cls, data: dict[str, Any] | None) -> "FeedState":
@@ -148,7 +152,7 @@ def on_multiloop(eng: "TimingEngine", payload: str, received_at: datetime) -> No
     was_active = fs.multiloop.active
     rejections: list[Rejection] = []
     try:
-        update = apply_text(fs.multiloop, payload or "", rejections)
+        update = apply_text(fs.multiloop, payload or "", rejections, fs.multiloop_lines)
     finally:
         # Reported even when a record failed to apply, as when the whole text was parsed first.
         _reject_all(eng, "multiloop", rejections)

@@ -587,21 +587,19 @@ def _lap(state: MultiloopState, update: MultiloopUpdate, number: str, uid: int |
 
 def _completed_section(state: MultiloopState, rec: CompletedSectionRecord, update: MultiloopUpdate) -> None:
     if rec.number and rec.section_id:
-        _section(state, update, rec.number, rec.unique_id, rec.section_id, rec.elapsed_ms or 0,
-                 rec.last_section_ms or 0, rec.last_lap or 0)
+        _section(state, update, rec.unique_id, CompletedSection(rec.number, rec.section_id, rec.elapsed_ms or 0,
+                                                                rec.last_section_ms or 0, rec.last_lap or 0))
 
 
-def _section(state: MultiloopState, update: MultiloopUpdate, number: str, uid: int | None, section_id: str,
-             elapsed: int, last_ms: int, lap: int) -> None:
+def _section(state: MultiloopState, update: MultiloopUpdate, uid: int | None, value: CompletedSection) -> None:
     """A `$S` naming a car and a section (both parsing paths end here)."""
+    number = value.number
     _remember_uid(state, uid, number)
     car = _car(state, number)
-    old = car.sections.get(section_id)
-    # Compared field by field first: Multiloop repeats sections, and a frozen value is costly to build.
-    if old is not None and old.elapsed_time_ms == elapsed and old.last_section_time_ms == last_ms \
-            and old.last_lap == lap and old.number == number:
-        return
-    car.sections[section_id] = CompletedSection(number, section_id, elapsed, last_ms, lap)
+    old = car.sections.get(value.section_id)
+    if old is not None and (old is value or old == value):
+        return  # Multiloop repeats sections
+    car.sections[value.section_id] = value
     update.car(number)["completed_sections"] = _sections_list(car)
 
 
@@ -718,10 +716,15 @@ _APPLIERS: dict[type, Any] = {
 # ---------------------------------------------------------------------------------------------
 # `$C`, `$S` and `$L` arrive for every car on every lap. For them the engine does not need the
 # record objects: a line that parse_line would accept on its clean fast path (no whitespace, the
-# sequence and every hexadecimal payload field all digits) is applied straight from its split
-# form, converting only the fields the state keeps. Every other line - including every line that
-# parse_line would reject or strip - goes through parse_line and the record appliers, so
-# rejections and results are the same as parse_multiloop + apply_multiloop.
+# sequence and every hexadecimal payload field all digits) is read straight from its split form,
+# converting only the fields the state keeps, into an applier and its arguments. What a line
+# reads as depends on the line alone, so a memo keeps it for lines that come again (a timing
+# system repeats the latest lap and sections of every car). Every other line - including every
+# line that parse_line would reject or strip - goes through parse_line and the record appliers,
+# so rejections and results are the same as parse_multiloop + apply_multiloop.
+
+MEMO_LIMIT = 1024  # lines; the memo is dropped whole when full (repeats come within a few dozen lines)
+
 
 def _fast_layout(record: str, used: tuple[str, ...]) -> tuple[int, Any, Any]:
     """(minimum number of split fields, getter for the sequence and the hex fields, getter for `used`)."""
@@ -747,61 +750,83 @@ def _clean_fields(line: str, shape: tuple[int, Any, Any]) -> Any:
     return used_get(parts)
 
 
-def _fast_lap(state: MultiloopState, line: str, update: MultiloopUpdate) -> bool:
+def _nothing(state: MultiloopState, update: MultiloopUpdate) -> None:
+    """A valid record without a car number: it only makes the source active."""
+
+
+_NOTHING = (_nothing, ())
+
+
+def _read_lap(line: str) -> tuple[Any, tuple] | None:
     f = _clean_fields(line, _LAP_SHAPE)
     if f is None:
-        return False
-    state.active = True
+        return None
     number, uid, status, pits, pitted, start, led = f
-    if number:
-        _lap(state, update, number, int(uid, 16) if uid else None, status, int(pits, 16) if pits else None,
-             int(pitted, 16) if pitted else None, int(start, 16) if start else None, int(led, 16) if led else None)
-    return True
+    if not number:
+        return _NOTHING
+    return _lap, (number, int(uid, 16) if uid else None, status, int(pits, 16) if pits else None,
+                  int(pitted, 16) if pitted else None, int(start, 16) if start else None, int(led, 16) if led else None)
 
 
-def _fast_section(state: MultiloopState, line: str, update: MultiloopUpdate) -> bool:
+def _read_section(line: str) -> tuple[Any, tuple] | None:
     f = _clean_fields(line, _SECTION_SHAPE)
     if f is None:
-        return False
-    state.active = True
+        return None
     number, uid, section_id, elapsed, last_ms, lap = f
-    if number and section_id:
-        _section(state, update, number, int(uid, 16) if uid else None, section_id, int(elapsed, 16) if elapsed else 0,
-                 int(last_ms, 16) if last_ms else 0, int(lap, 16) if lap else 0)
-    return True
+    if not number or not section_id:
+        return _NOTHING
+    # The frozen value is built once per distinct line; a repeat hands the same object to the
+    # state, which then compares by identity (here and in the engine's car field).
+    return _section, (int(uid, 16) if uid else None, CompletedSection(
+        number, section_id, int(elapsed, 16) if elapsed else 0, int(last_ms, 16) if last_ms else 0,
+        int(lap, 16) if lap else 0))
 
 
-def _fast_crossing(state: MultiloopState, line: str, update: MultiloopUpdate) -> bool:
+def _read_crossing(line: str) -> tuple[Any, tuple] | None:
     f = _clean_fields(line, _CROSSING_SHAPE)
     if f is None:
-        return False
-    state.active = True
+        return None
     number, uid, crossing = f
-    if number:
-        _crossing(state, update, number, int(uid, 16) if uid else None, crossing)
-    return True
+    if not number:
+        return _NOTHING
+    return _crossing, (number, int(uid, 16) if uid else None, crossing)
 
 
 # By the first three characters of a line (record letter and delimiter).
-_FAST_LINES: dict[str, Any] = {
-    f"${letter}{d}": fn for letter, fn in (("C", _fast_lap), ("S", _fast_section), ("L", _fast_crossing))
+_READERS: dict[str, Any] = {
+    f"${letter}{d}": fn for letter, fn in (("C", _read_lap), ("S", _read_section), ("L", _read_crossing))
     for d in DELIMITERS
 }
 
 
-def apply_text(state: MultiloopState, text: str, rejections: list[Rejection]) -> MultiloopUpdate:
+def apply_text(state: MultiloopState, text: str, rejections: list[Rejection],
+               memo: dict[str, tuple[Any, tuple]] | None = None) -> MultiloopUpdate:
     """`apply_multiloop(state, parse_multiloop(text))`, with the rejections appended to `rejections`.
 
-    Should a record fail to apply (an exception), the remaining lines are still parsed and
-    their rejections appended before the exception propagates: parse_multiloop reads the whole
-    text first, so the caller reports the same rejections either way."""
+    `memo` (owned by the caller, kept between calls; it holds no state) remembers what the clean
+    per-lap lines read as. Should a record fail to apply (an exception), the remaining lines
+    are still parsed and their rejections appended before the exception propagates:
+    parse_multiloop reads the whole text first, so the caller reports the same rejections."""
     update = MultiloopUpdate()
-    fast_lines = _FAST_LINES
+    if memo is None:
+        memo = {}
+    readers = _READERS
     appliers = _APPLIERS
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        fast = fast_lines.get(line[:3])
-        if fast is not None and fast(state, line, update):
+        known = memo.get(line)
+        if known is None:
+            read = readers.get(line[:3])
+            if read is not None:
+                known = read(line)
+                if known is not None:
+                    if len(memo) >= MEMO_LIMIT:
+                        memo.clear()
+                    memo[line] = known
+        if known is not None:
+            state.active = True
+            apply, args = known
+            apply(state, update, *args)
             continue
         item = parse_line(line)
         apply = appliers.get(type(item))

@@ -1,17 +1,22 @@
 """The engine's one-pass Multiloop path (`apply_text`) against parse_multiloop + apply_multiloop.
 
-`apply_text` applies clean `$C`, `$S` and `$L` lines straight from their split fields; these
-tests feed both paths the same (often malformed) text and require the same state, update and
-rejections, so a shortcut that accepted, rejected or read a line differently would fail here.
+`apply_text` applies clean `$C`, `$S` and `$L` lines straight from their split fields and
+remembers what each such line read as; these tests feed both paths the same (often malformed,
+often repeated) text and require the same state, update and rejections, so a shortcut that
+accepted, rejected or read a line differently, or a memo entry that differed from a fresh
+read, would fail here.
 """
 
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 
 import pytest
 
+from apps.timing.engine import TimingEngine
 from apps.timing.engine.flaglist import Rejection
+from apps.timing.engine import multiloop
 from apps.timing.engine.multiloop import MultiloopState, apply_multiloop, apply_text, parse_multiloop
 
 D = "\ufffd"
@@ -29,14 +34,15 @@ OTHERS = [
 ]
 
 
-def both(text: str, state_a: MultiloopState | None = None, state_b: MultiloopState | None = None):
+def both(text: str, state_a: MultiloopState | None = None, state_b: MultiloopState | None = None,
+         memo: dict | None = None):
     a = state_a if state_a is not None else MultiloopState()
     b = state_b if state_b is not None else MultiloopState()
     items = parse_multiloop(text)
     expected_rejections = [r for r in items if isinstance(r, Rejection)]
     expected = apply_multiloop(a, items)
     rejections: list[Rejection] = []
-    got = apply_text(b, text, rejections)
+    got = apply_text(b, text, rejections, memo)
     return (expected, expected_rejections, a), (got, rejections, b)
 
 
@@ -75,10 +81,15 @@ def mutate(rng: random.Random, line: str) -> str:
 def test_apply_text_matches_parse_and_apply_on_mutated_lap_section_and_crossing_lines(seed):
     rng = random.Random(seed)
     a, b = MultiloopState(), MultiloopState()
+    memo: dict = {}
+    recent: list[str] = []
     for _ in range(1500):
         lines = [mutate(rng, rng.choice([LAP, LAP, SECTION, SECTION, CROSSING] + OTHERS))
                  for _ in range(rng.randint(1, 5))]
-        expected, got = both("\n".join(lines), a, b)
+        if recent and rng.random() < 0.5:
+            lines += rng.sample(recent, min(len(recent), 3))  # repeats: read from the memo
+        recent = (recent + lines)[-20:]
+        expected, got = both("\n".join(lines), a, b, memo)
         assert got == expected
 
 
@@ -100,3 +111,36 @@ def test_a_record_that_fails_to_apply_still_reports_the_later_lines_rejections()
     with pytest.raises(OverflowError):
         apply_text(MultiloopState(), text, rejections)
     assert rejections == [r for r in items if isinstance(r, Rejection)] and len(rejections) == 2
+
+
+def test_a_repeated_lap_and_its_sections_read_from_the_memo_give_the_same_state_and_update():
+    lines = [LAP, SECTION, SECTION.replace("S1", "S2"), CROSSING]
+    text = "\n".join(line.replace("|", D) for line in lines)
+    a, b = MultiloopState(), MultiloopState()
+    memo: dict = {}
+    for _ in range(3):
+        expected, got = both(text, a, b, memo)
+        assert got == expected
+    assert len(memo) == 4
+    assert got[0].cars == {"12": {"completed_sections": list(b.cars["12"].sections.values())}}
+
+
+def test_the_memo_never_holds_more_than_its_limit(monkeypatch):
+    monkeypatch.setattr(multiloop, "MEMO_LIMIT", 5)
+    memo: dict = {}
+    state = MultiloopState()
+    for lap in range(1, 20):
+        apply_text(state, SECTION.replace("|2A", f"|{lap:X}").replace("|", D), [], memo)
+        assert 1 <= len(memo) <= 5
+    assert state.cars["12"].sections["S1"].last_lap == 19
+
+
+def test_the_line_memo_is_not_part_of_the_engine_snapshot():
+    eng = TimingEngine(1)
+    eng.apply("multiloop", "\n".join(line.replace("|", D) for line in (LAP, SECTION)), session_id=1,
+              received_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    assert len(eng.feeds.multiloop_lines) == 2
+    assert "multiloop_lines" not in eng.feeds.snapshot()
+    restored = TimingEngine.restore(eng.snapshot())
+    assert restored.feeds.multiloop_lines == {}
+    assert restored.feeds.multiloop.cars["12"].sections == eng.feeds.multiloop.cars["12"].sections
