@@ -29,6 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import flaglist as _flaglist
@@ -125,7 +126,7 @@ def install(eng: "TimingEngine") -> None:
 
     RMonitor itself is dispatched by the engine, which calls `after_rmonitor_message` after
     each RMonitor message while a feed is active."""
-    eng.register_handler("multiloop", lambda p, t: on_multiloop(eng, p, t))
+    eng.register_handler("multiloop", partial(on_multiloop, eng))  # no lambda frame: one per Multiloop message
     eng.register_handler("x2pass", lambda p, t: on_x2pass(eng, p, t))
     eng.register_handler("x2loop", lambda p, t: on_x2loop(eng, p, t))
     eng.register_handler("flags", lambda p, t: on_flags(eng, p, t))
@@ -148,14 +149,16 @@ def _apply(eng: "TimingEngine", car: Any, changes: dict[str, Any]) -> None:
 
 def on_multiloop(eng: "TimingEngine", payload: str, received_at: datetime) -> None:
     fs = eng.feeds
-    fs.sync(eng)
+    if fs.session_id != eng.session.session_id:
+        fs.sync(eng)
     was_active = fs.multiloop.active
     rejections: list[Rejection] = []
     try:
         update = apply_text(fs.multiloop, payload or "", rejections, fs.multiloop_lines)
     finally:
-        # Reported even when a record failed to apply, as when the whole text was parsed first.
-        _reject_all(eng, "multiloop", rejections)
+        if rejections:
+            # Reported even when a record failed to apply, as when the whole text was parsed first.
+            _reject_all(eng, "multiloop", rejections)
     if not fs.multiloop.active:
         return
     fs.active = True

@@ -551,6 +551,18 @@ def _remember_uid(state: MultiloopState, uid: int | None, number: str) -> None:
         state.numbers_by_uid[uid] = number
 
 
+def _numbered_car(state: MultiloopState, uid: int | None, number: str) -> _Car:
+    """The car a per-lap record names (`number` is not empty), remembering its unique id.
+
+    One call for what every `$C`, `$S` and `$L` needs first: _remember_uid, then _car."""
+    if uid is not None:
+        state.numbers_by_uid[uid] = number
+    car = state.cars.get(number)
+    if car is None:
+        car = state.cars[number] = _Car()
+    return car
+
+
 def _completed_lap(state: MultiloopState, rec: CompletedLap, update: MultiloopUpdate) -> None:
     if rec.number:
         _lap(state, update, rec.number, rec.unique_id, rec.current_status, rec.pit_stop_count, rec.last_lap_pitted,
@@ -561,8 +573,7 @@ def _lap(state: MultiloopState, update: MultiloopUpdate, number: str, uid: int |
          pit_stop_count: int | None, last_lap_pitted: int | None, start_position: int | None,
          laps_led: int | None) -> None:
     """A `$C` for a numbered car, from the fields the state keeps (both parsing paths end here)."""
-    _remember_uid(state, uid, number)
-    car = _car(state, number)
+    car = _numbered_car(state, uid, number)
     # RMonitor stays authoritative for laps, times, positions and gaps; Multiloop adds the rest.
     # (Written out field by field: one of these arrives for every car on every lap.)
     out: dict[str, Any] = {}
@@ -594,8 +605,7 @@ def _completed_section(state: MultiloopState, rec: CompletedSectionRecord, updat
 def _section(state: MultiloopState, update: MultiloopUpdate, uid: int | None, value: CompletedSection) -> None:
     """A `$S` naming a car and a section (both parsing paths end here)."""
     number = value.number
-    _remember_uid(state, uid, number)
-    car = _car(state, number)
+    car = _numbered_car(state, uid, number)
     old = car.sections.get(value.section_id)
     if old is not None and (old is value or old == value):
         return  # Multiloop repeats sections
@@ -611,8 +621,7 @@ def _line_crossing(state: MultiloopState, rec: LineCrossing, update: MultiloopUp
 def _crossing(state: MultiloopState, update: MultiloopUpdate, number: str, uid: int | None,
               crossing_status: str) -> None:
     """A `$L` naming a car (both parsing paths end here)."""
-    _remember_uid(state, uid, number)
-    car = _car(state, number)
+    car = _numbered_car(state, uid, number)
     if car.crossing_status != crossing_status:
         car.crossing_status = crossing_status
         in_pit = crossing_status == "P"
