@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from . import flaglist as _flaglist
@@ -182,6 +183,9 @@ def on_multiloop(eng: "TimingEngine", payload: str, received_at: datetime) -> No
         eng._enrich()  # positions gained follow the new starting positions
 
 
+_START_ORDER = attrgetter("overall_starting_position", "_seq")
+
+
 def _multiloop_in_class_starting(eng: "TimingEngine") -> None:
     """§5.6 Multiloop mode: in-class starting positions ranked by OverallStartingPosition.
 
@@ -193,11 +197,15 @@ def _multiloop_in_class_starting(eng: "TimingEngine") -> None:
             by_class.setdefault(car.car_class, []).append(car)
     ranked: dict[Any, int] = {}
     for cars in by_class.values():
-        cars.sort(key=lambda c: (c.overall_starting_position, c._seq))
+        cars.sort(key=_START_ORDER)
         for i, car in enumerate(cars, 1):
             ranked[car] = i
     for car in eng.cars.values():
-        eng._set(car, "in_class_starting_position", ranked.get(car, 0))
+        rank = ranked.get(car, 0)
+        # Compared here first: this runs for every car whenever a starting position moves, and
+        # nearly every car keeps its rank (eng._set would compare the same way).
+        if car.in_class_starting_position != rank:
+            eng._set(car, "in_class_starting_position", rank)
 
 
 def retire_x2(eng: "TimingEngine") -> None:
@@ -380,22 +388,27 @@ def after_rmonitor_records(eng: "TimingEngine") -> None:
     # it arrives), so re-applying them would change nothing. With in-car data the two feeds
     # can hand a field back and forth within the pass, so then every car is re-applied.
     settled_before = eng.car_seq_at_pass_start if not ft.cars else -1
+    ml_active = ml.active
+    starting = False  # a field the Multiloop in-class starting ranks read changed
     for car in list(changes):
         number = car.number
-        if number is None:
-            continue
-        if ml.active:
-            if car._seq > settled_before or not _ml.CAR_FIELDS.isdisjoint(changes[car]):
-                _apply(eng, car, car_values(ml, number))
-        elif x2.latest and car.transponder_id in x2.latest and not _ft.owns_pit(ft, number):
-            _apply(eng, car, _x2.car_pit_changes(x2, car, fs.loops))
-        if ft.cars:
-            _apply(eng, car, reapply_car(ft, car))
-    if ml.active:
+        if number is not None:
+            if ml_active:
+                if car._seq > settled_before or not _ml.CAR_FIELDS.isdisjoint(changes[car]):
+                    _apply(eng, car, car_values(ml, number))
+            elif x2.latest and car.transponder_id in x2.latest and not _ft.owns_pit(ft, number):
+                _apply(eng, car, _x2.car_pit_changes(x2, car, fs.loops))
+            if ft.cars:
+                _apply(eng, car, reapply_car(ft, car))
+        # Tested once this car's own re-application is done (it may set a starting position);
+        # nothing here changes another car's fields.
+        if ml_active and not starting:
+            starting = not _STARTING_SET.isdisjoint(changes[car])
+    if ml_active:
         if ml.run is not None:
             eng._set_session("is_practice_qualifying",
                              ml.run.run_type.upper() in _ml.PRACTICE_QUALIFYING_RUN_TYPES)
-        if any(not _STARTING_SET.isdisjoint(ch) for ch in changes.values()):
+        if starting:
             _multiloop_in_class_starting(eng)
 
 
