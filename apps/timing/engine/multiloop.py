@@ -12,6 +12,9 @@ Public API (pure, no I/O; ``MultiloopState`` is owned by the caller and updated 
 * ``apply_multiloop(state, records) -> MultiloopUpdate`` - folds records into the state and
   returns the changed session fields, changed car fields (per car number) and events
   (new leader, invalidated lap). Rejections in ``records`` are skipped.
+* ``apply_text(state, text, rejections, memo) -> MultiloopUpdate`` - the two above in one pass
+  (what the engine calls): the same state, update and rejections, with a memo of what the
+  per-lap lines read as.
 * ``car_values(state, number) -> dict`` - everything Multiloop knows about a car, for
   re-application after an RMonitor reset (spec §2.3).
 """
