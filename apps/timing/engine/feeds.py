@@ -29,6 +29,8 @@ from collections import deque
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
+from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from . import flaglist as _flaglist
@@ -38,7 +40,7 @@ from . import x2 as _x2
 from .flaglist import FlagPeriod, Flags, Rejection, flaglist_reconcile, parse_flag_list
 from .flagtronics import (FlagtronicsState, PurpleOverride, apply_vehicle, full_course_flag, is_faulted,
                           parse_vehicles, purple_reconcile, reapply_car, record_tick, signal_sweep)
-from .multiloop import MultiloopState, apply_multiloop, car_values, parse_multiloop
+from .multiloop import MultiloopState, apply_text, car_values
 from .state import FlagDuration
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +77,10 @@ class FeedState:
     purple: PurpleOverride = field(default_factory=PurpleOverride)
     full_course: Flags | None = None  # the last full-course flag Flagtronics reported
     relay_flags: bool = False  # the relay's flag list owns FlagDurations this session
+    # What recent Multiloop lines read as (multiloop.apply_text). It depends on the lines alone,
+    # so it outlives sessions and is left out of snapshots.
+    multiloop_lines: dict[str, Any] = field(default_factory=dict, repr=False, compare=False,
+                                            metadata={"cache": True})
 
     # ---------------------------------------------------------------- session
 
@@ -101,7 +107,7 @@ class FeedState:
     # ---------------------------------------------------------------- snapshot
 
     def snapshot(self) -> dict[str, Any]:
-        return {f.name: _enc(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: _enc(getattr(self, f.name)) for f in fields(self) if not f.metadata.get("cache")}
 
     @classmethod
     def restore(cls, data: dict[str, Any] | None) -> "FeedState":
@@ -121,7 +127,7 @@ def install(eng: "TimingEngine") -> None:
 
     RMonitor itself is dispatched by the engine, which calls `after_rmonitor_message` after
     each RMonitor message while a feed is active."""
-    eng.register_handler("multiloop", lambda p, t: on_multiloop(eng, p, t))
+    eng.register_handler("multiloop", partial(on_multiloop, eng))  # no lambda frame: one per Multiloop message
     eng.register_handler("x2pass", lambda p, t: on_x2pass(eng, p, t))
     eng.register_handler("x2loop", lambda p, t: on_x2loop(eng, p, t))
     eng.register_handler("flags", lambda p, t: on_flags(eng, p, t))
@@ -144,11 +150,16 @@ def _apply(eng: "TimingEngine", car: Any, changes: dict[str, Any]) -> None:
 
 def on_multiloop(eng: "TimingEngine", payload: str, received_at: datetime) -> None:
     fs = eng.feeds
-    fs.sync(eng)
-    records = parse_multiloop(payload or "")
-    _reject_all(eng, "multiloop", [r for r in records if isinstance(r, Rejection)])
+    if fs.session_id != eng.session.session_id:
+        fs.sync(eng)
     was_active = fs.multiloop.active
-    update = apply_multiloop(fs.multiloop, records)
+    rejections: list[Rejection] = []
+    try:
+        update = apply_text(fs.multiloop, payload or "", rejections, fs.multiloop_lines)
+    finally:
+        if rejections:
+            # Reported even when a record failed to apply, as when the whole text was parsed first.
+            _reject_all(eng, "multiloop", rejections)
     if not fs.multiloop.active:
         return
     fs.active = True
@@ -172,6 +183,9 @@ def on_multiloop(eng: "TimingEngine", payload: str, received_at: datetime) -> No
         eng._enrich()  # positions gained follow the new starting positions
 
 
+_START_ORDER = attrgetter("overall_starting_position", "_seq")
+
+
 def _multiloop_in_class_starting(eng: "TimingEngine") -> None:
     """§5.6 Multiloop mode: in-class starting positions ranked by OverallStartingPosition.
 
@@ -183,11 +197,15 @@ def _multiloop_in_class_starting(eng: "TimingEngine") -> None:
             by_class.setdefault(car.car_class, []).append(car)
     ranked: dict[Any, int] = {}
     for cars in by_class.values():
-        cars.sort(key=lambda c: (c.overall_starting_position, c._seq))
+        cars.sort(key=_START_ORDER)
         for i, car in enumerate(cars, 1):
             ranked[car] = i
     for car in eng.cars.values():
-        eng._set(car, "in_class_starting_position", ranked.get(car, 0))
+        rank = ranked.get(car, 0)
+        # Compared here first: this runs for every car whenever a starting position moves, and
+        # nearly every car keeps its rank (eng._set would compare the same way).
+        if car.in_class_starting_position != rank:
+            eng._set(car, "in_class_starting_position", rank)
 
 
 def retire_x2(eng: "TimingEngine") -> None:
@@ -370,22 +388,27 @@ def after_rmonitor_records(eng: "TimingEngine") -> None:
     # it arrives), so re-applying them would change nothing. With in-car data the two feeds
     # can hand a field back and forth within the pass, so then every car is re-applied.
     settled_before = eng.car_seq_at_pass_start if not ft.cars else -1
+    ml_active = ml.active
+    starting = False  # a field the Multiloop in-class starting ranks read changed
     for car in list(changes):
         number = car.number
-        if number is None:
-            continue
-        if ml.active:
-            if car._seq > settled_before or not _ml.CAR_FIELDS.isdisjoint(changes[car]):
-                _apply(eng, car, car_values(ml, number))
-        elif x2.latest and car.transponder_id in x2.latest and not _ft.owns_pit(ft, number):
-            _apply(eng, car, _x2.car_pit_changes(x2, car, fs.loops))
-        if ft.cars:
-            _apply(eng, car, reapply_car(ft, car))
-    if ml.active:
+        if number is not None:
+            if ml_active:
+                if car._seq > settled_before or not _ml.CAR_FIELDS.isdisjoint(changes[car]):
+                    _apply(eng, car, car_values(ml, number))
+            elif x2.latest and car.transponder_id in x2.latest and not _ft.owns_pit(ft, number):
+                _apply(eng, car, _x2.car_pit_changes(x2, car, fs.loops))
+            if ft.cars:
+                _apply(eng, car, reapply_car(ft, car))
+        # Tested once this car's own re-application is done (it may set a starting position);
+        # nothing here changes another car's fields.
+        if ml_active and not starting:
+            starting = not _STARTING_SET.isdisjoint(changes[car])
+    if ml_active:
         if ml.run is not None:
             eng._set_session("is_practice_qualifying",
                              ml.run.run_type.upper() in _ml.PRACTICE_QUALIFYING_RUN_TYPES)
-        if any(not _STARTING_SET.isdisjoint(ch) for ch in changes.values()):
+        if starting:
             _multiloop_in_class_starting(eng)
 
 

@@ -12,6 +12,9 @@ Public API (pure, no I/O; ``MultiloopState`` is owned by the caller and updated 
 * ``apply_multiloop(state, records) -> MultiloopUpdate`` - folds records into the state and
   returns the changed session fields, changed car fields (per car number) and events
   (new leader, invalidated lap). Rejections in ``records`` are skipped.
+* ``apply_text(state, text, rejections, memo) -> MultiloopUpdate`` - the two above in one pass
+  (what the engine calls): the same state, update and rejections, with a memo of what the
+  per-lap lines read as.
 * ``car_values(state, number) -> dict`` - everything Multiloop knows about a car, for
   re-application after an RMonitor reset (spec §2.3).
 """
@@ -53,6 +56,7 @@ __all__ = [
     "parse_multiloop",
     "parse_line",
     "apply_multiloop",
+    "apply_text",
     "car_values",
     "epoch_to_datetime",
 ]
@@ -550,61 +554,81 @@ def _remember_uid(state: MultiloopState, uid: int | None, number: str) -> None:
         state.numbers_by_uid[uid] = number
 
 
+def _numbered_car(state: MultiloopState, uid: int | None, number: str) -> _Car:
+    """The car a per-lap record names (`number` is not empty), remembering its unique id.
+
+    One call for what every `$C`, `$S` and `$L` needs first: _remember_uid, then _car."""
+    if uid is not None:
+        state.numbers_by_uid[uid] = number
+    car = state.cars.get(number)
+    if car is None:
+        car = state.cars[number] = _Car()
+    return car
+
+
 def _completed_lap(state: MultiloopState, rec: CompletedLap, update: MultiloopUpdate) -> None:
-    if not rec.number:
-        return
-    _remember_uid(state, rec.unique_id, rec.number)
-    car = _car(state, rec.number)
+    if rec.number:
+        _lap(state, update, rec.number, rec.unique_id, rec.current_status, rec.pit_stop_count, rec.last_lap_pitted,
+             rec.start_position, rec.laps_led)
+
+
+def _lap(state: MultiloopState, update: MultiloopUpdate, number: str, uid: int | None, current_status: str,
+         pit_stop_count: int | None, last_lap_pitted: int | None, start_position: int | None,
+         laps_led: int | None) -> None:
+    """A `$C` for a numbered car, from the fields the state keeps (both parsing paths end here)."""
+    car = _numbered_car(state, uid, number)
     # RMonitor stays authoritative for laps, times, positions and gaps; Multiloop adds the rest.
     # (Written out field by field: one of these arrives for every car on every lap.)
     out: dict[str, Any] = {}
-    v: Any = rec.start_position
-    if v is not None and car.start_position != v:
-        car.start_position = out["overall_starting_position"] = v
-    v = rec.laps_led
-    if v is not None and car.laps_led != v:
-        car.laps_led = out["laps_led_overall"] = v
-    v = rec.current_status[:CURRENT_STATUS_MAX]
+    if start_position is not None and car.start_position != start_position:
+        car.start_position = out["overall_starting_position"] = start_position
+    if laps_led is not None and car.laps_led != laps_led:
+        car.laps_led = out["laps_led_overall"] = laps_led
+    v = current_status[:CURRENT_STATUS_MAX]
     if car.current_status != v:
         car.current_status = out["current_status"] = v
-    v = rec.pit_stop_count
-    if v is not None and car.pit_stop_count != v:
-        car.pit_stop_count = out["pit_stop_count"] = v
-    v = rec.last_lap_pitted
-    if v is not None and car.last_lap_pitted != v:
-        car.last_lap_pitted = out["last_lap_pitted"] = v
+    if pit_stop_count is not None and car.pit_stop_count != pit_stop_count:
+        car.pit_stop_count = out["pit_stop_count"] = pit_stop_count
+    if last_lap_pitted is not None and car.last_lap_pitted != last_lap_pitted:
+        car.last_lap_pitted = out["last_lap_pitted"] = last_lap_pitted
     if car.sections:
         # A completed lap starts a new set of sections.
         car.sections.clear()
         out["completed_sections"] = []
     if out:
-        update.car(rec.number).update(out)
+        update.car(number).update(out)
 
 
 def _completed_section(state: MultiloopState, rec: CompletedSectionRecord, update: MultiloopUpdate) -> None:
-    if not rec.number or not rec.section_id:
-        return
-    _remember_uid(state, rec.unique_id, rec.number)
-    car = _car(state, rec.number)
-    elapsed, last_ms, lap = rec.elapsed_ms or 0, rec.last_section_ms or 0, rec.last_lap or 0
-    old = car.sections.get(rec.section_id)
-    # Compared field by field first: Multiloop repeats sections, and a frozen value is costly to build.
-    if old is not None and old.elapsed_time_ms == elapsed and old.last_section_time_ms == last_ms \
-            and old.last_lap == lap and old.number == rec.number:
-        return
-    car.sections[rec.section_id] = CompletedSection(rec.number, rec.section_id, elapsed, last_ms, lap)
-    update.car(rec.number)["completed_sections"] = _sections_list(car)
+    if rec.number and rec.section_id:
+        _section(state, update, rec.unique_id, CompletedSection(rec.number, rec.section_id, rec.elapsed_ms or 0,
+                                                                rec.last_section_ms or 0, rec.last_lap or 0))
+
+
+def _section(state: MultiloopState, update: MultiloopUpdate, uid: int | None, value: CompletedSection) -> None:
+    """A `$S` naming a car and a section (both parsing paths end here)."""
+    number = value.number
+    car = _numbered_car(state, uid, number)
+    old = car.sections.get(value.section_id)
+    if old is not None and (old is value or old == value):
+        return  # Multiloop repeats sections
+    car.sections[value.section_id] = value
+    update.car(number)["completed_sections"] = _sections_list(car)
 
 
 def _line_crossing(state: MultiloopState, rec: LineCrossing, update: MultiloopUpdate) -> None:
-    if not rec.number:
-        return
-    _remember_uid(state, rec.unique_id, rec.number)
-    car = _car(state, rec.number)
-    if car.crossing_status != rec.crossing_status:
-        car.crossing_status = rec.crossing_status
-        in_pit = rec.crossing_status == "P"
-        out = update.car(rec.number)
+    if rec.number:
+        _crossing(state, update, rec.number, rec.unique_id, rec.crossing_status)
+
+
+def _crossing(state: MultiloopState, update: MultiloopUpdate, number: str, uid: int | None,
+              crossing_status: str) -> None:
+    """A `$L` naming a car (both parsing paths end here)."""
+    car = _numbered_car(state, uid, number)
+    if car.crossing_status != crossing_status:
+        car.crossing_status = crossing_status
+        in_pit = crossing_status == "P"
+        out = update.car(number)
         out["is_pit_start_finish"] = in_pit
         out["is_in_pit"] = in_pit
 
@@ -697,6 +721,138 @@ _APPLIERS: dict[type, Any] = {
     TrackInformation: _track_info, AnnouncementRecord: _announcement_rec, Entry: _entry_rec,
     Heartbeat: _heartbeat_rec, Version: _version_rec,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine's path: parse and apply in one pass
+# ---------------------------------------------------------------------------------------------
+# `$C`, `$S` and `$L` arrive for every car on every lap. For them the engine does not need the
+# record objects: a line that parse_line would accept on its clean fast path (no whitespace, the
+# sequence and every hexadecimal payload field all digits) is read straight from its split form,
+# converting only the fields the state keeps, into an applier and its arguments. What a line
+# reads as depends on the line alone, so a memo keeps it for lines that come again (a timing
+# system repeats the latest lap and sections of every car). Every other line - including every
+# line that parse_line would reject or strip - goes through parse_line and the record appliers,
+# so rejections and results are the same as parse_multiloop + apply_multiloop.
+
+MEMO_LIMIT = 1024  # lines; the memo is dropped whole when full (repeats come within a few dozen lines)
+
+
+def _fast_layout(record: str, used: tuple[str, ...]) -> tuple[int, Any, Any]:
+    """(minimum number of split fields, getter for the sequence and the hex fields, getter for `used`)."""
+    layout = _LAYOUTS[record][1]
+    names = [name for name, _ in layout]
+    hex_at = [2] + [4 + i for i, (_, kind) in enumerate(layout) if kind == "x"]
+    return 4 + len(layout), itemgetter(*hex_at), itemgetter(*(4 + names.index(n) for n in used))
+
+
+_LAP_SHAPE = _fast_layout("C", ("number", "unique_id", "current_status", "pit_stop_count", "last_lap_pitted",
+                                "start_position", "laps_led"))
+_SECTION_SHAPE = _fast_layout("S", ("number", "unique_id", "section_id", "elapsed_ms", "last_section_ms", "last_lap"))
+_CROSSING_SHAPE = _fast_layout("L", ("number", "unique_id", "crossing_status"))
+
+
+def _clean_fields(line: str, shape: tuple[int, Any, Any]) -> Any:
+    """The `used` fields of a line parse_line accepts without stripping or a checked field, else None."""
+    size, hex_get, used_get = shape
+    parts = line.split(line[2])
+    if len(parts) < size or not parts[2] or " " in line or not line.isprintable() \
+            or _HEX_MATCH("".join(hex_get(parts))) is None:
+        return None
+    return used_get(parts)
+
+
+def _nothing(state: MultiloopState, update: MultiloopUpdate) -> None:
+    """A valid record without a car number: it only makes the source active."""
+
+
+_NOTHING = (_nothing, ())
+
+
+def _read_lap(line: str) -> tuple[Any, tuple] | None:
+    f = _clean_fields(line, _LAP_SHAPE)
+    if f is None:
+        return None
+    number, uid, status, pits, pitted, start, led = f
+    if not number:
+        return _NOTHING
+    return _lap, (number, int(uid, 16) if uid else None, status, int(pits, 16) if pits else None,
+                  int(pitted, 16) if pitted else None, int(start, 16) if start else None, int(led, 16) if led else None)
+
+
+def _read_section(line: str) -> tuple[Any, tuple] | None:
+    f = _clean_fields(line, _SECTION_SHAPE)
+    if f is None:
+        return None
+    number, uid, section_id, elapsed, last_ms, lap = f
+    if not number or not section_id:
+        return _NOTHING
+    # The frozen value is built once per distinct line; a repeat hands the same object to the
+    # state, which then compares by identity (here and in the engine's car field).
+    return _section, (int(uid, 16) if uid else None, CompletedSection(
+        number, section_id, int(elapsed, 16) if elapsed else 0, int(last_ms, 16) if last_ms else 0,
+        int(lap, 16) if lap else 0))
+
+
+def _read_crossing(line: str) -> tuple[Any, tuple] | None:
+    f = _clean_fields(line, _CROSSING_SHAPE)
+    if f is None:
+        return None
+    number, uid, crossing = f
+    if not number:
+        return _NOTHING
+    return _crossing, (number, int(uid, 16) if uid else None, crossing)
+
+
+# By the first three characters of a line (record letter and delimiter).
+_READERS: dict[str, Any] = {
+    f"${letter}{d}": fn for letter, fn in (("C", _read_lap), ("S", _read_section), ("L", _read_crossing))
+    for d in DELIMITERS
+}
+
+
+def apply_text(state: MultiloopState, text: str, rejections: list[Rejection],
+               memo: dict[str, tuple[Any, tuple]] | None = None) -> MultiloopUpdate:
+    """`apply_multiloop(state, parse_multiloop(text))`, with the rejections appended to `rejections`.
+
+    `memo` (owned by the caller, kept between calls; it holds no state) remembers what the clean
+    per-lap lines read as. Should a record fail to apply (an exception), the remaining lines
+    are still parsed and their rejections appended before the exception propagates:
+    parse_multiloop reads the whole text first, so the caller reports the same rejections."""
+    update = MultiloopUpdate()
+    if memo is None:
+        memo = {}
+    readers = _READERS
+    appliers = _APPLIERS
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        known = memo.get(line)
+        if known is None:
+            read = readers.get(line[:3])
+            if read is not None:
+                known = read(line)
+                if known is not None:
+                    if len(memo) >= MEMO_LIMIT:
+                        memo.clear()
+                    memo[line] = known
+        if known is not None:
+            state.active = True
+            apply, args = known
+            apply(state, update, *args)
+            continue
+        item = parse_line(line)
+        apply = appliers.get(type(item))
+        if apply is None:
+            if item is not None:
+                rejections.append(item)
+            continue
+        state.active = True
+        try:
+            apply(state, item, update)
+        except Exception:
+            rejections.extend(r for r in map(parse_line, lines[i + 1:]) if type(r) is Rejection)
+            raise
+    return update
 
 
 # Every car field car_values() can return.
