@@ -38,18 +38,30 @@ class StaleTracker:
     answer cannot change. A stale car only recovers when its own data changes.
     """
 
-    __slots__ = ("valid", "flag", "race_ms", "deadline", "max_laps", "always_full")
+    __slots__ = ("flag", "race_ms", "deadline", "max_laps", "_always_full")
 
     def __init__(self, always_full: bool = False) -> None:
-        self.always_full = always_full  # tests: scan the whole field every time, like the reference
-        self.valid = False
-        self.flag = -1
+        self._always_full = always_full
+        # The flag of the last full scan, or None when there is none to rely on (the next check
+        # scans). One comparison with the session flag then tests "valid and same flag", which
+        # lets the engine skip the call on a quiet check (see TimingEngine._check_stale).
+        self.flag: int | None = None
         self.race_ms = 0
         self.deadline = 0.0
         self.max_laps = 0
 
+    @property
+    def always_full(self) -> bool:
+        """Tests: scan the whole field on every check, like the reference."""
+        return self._always_full
+
+    @always_full.setter
+    def always_full(self, value: bool) -> None:
+        self._always_full = value
+        self.flag = None
+
     def invalidate(self) -> None:
-        self.valid = False
+        self.flag = None
 
     def check(self, changes: Mapping[CarPosition, Container[str]], cars: Collection[CarPosition],
               session_flag: int, race_time_ms: int, setter: Callable[[CarPosition, str, Any], None]) -> None:
@@ -57,9 +69,9 @@ class StaleTracker:
         names, the engine's pass record) are re-evaluated, keeping the rest of the field's
         verdicts; the whole field is scanned only when something elsewhere may have flipped.
         (One call per check: the per-car re-evaluation is inline, it runs for every crossing.)"""
-        if changes and self.valid:
-            if session_flag != self.flag or race_time_ms < self.race_ms:
-                self.valid = False
+        if changes and session_flag == self.flag:  # (a different flag fails the test below)
+            if race_time_ms < self.race_ms:
+                self.flag = None
             else:
                 few_laps = self.max_laps < 3
                 running = session_flag in _RUNNING
@@ -71,7 +83,7 @@ class StaleTracker:
                     laps = car.last_lap_completed
                     if few_laps:
                         if laps >= 3:
-                            self.valid = False  # the field just became eligible: scan everyone
+                            self.flag = None  # the field just became eligible: scan everyone
                             break
                         continue
                     # (A leader regressing below lap 3 without a reset is not a real-world case;
@@ -94,13 +106,13 @@ class StaleTracker:
                     if car.is_stale != value:
                         setter(car, "is_stale", value)  # (adds to `ch` only: the loop is unaffected)
                 self.deadline = deadline
-        if (self.valid and not self.always_full and session_flag == self.flag
-                and self.race_ms <= race_time_ms <= self.deadline):
+        # (TimingEngine._check_stale has a twin of this test, to skip the call: change both.)
+        if session_flag == self.flag and self.race_ms <= race_time_ms <= self.deadline:
             self.race_ms = race_time_ms
             return
-        self.flag = session_flag
+        # (In always_full mode no scan is relied on: every check scans again.)
+        self.flag = None if self._always_full else session_flag
         self.race_ms = race_time_ms
-        self.valid = True
         self.deadline = _NEVER
         if not cars:
             return
