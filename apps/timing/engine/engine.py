@@ -467,7 +467,9 @@ class TimingEngine:
                     self._enrich()
             except Exception as exc:
                 self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
-            if self._pending():
+            # The pass started with nothing pending (tested above); without other feeds only
+            # stale verdicts (and their enrichment) or a rejection can have been added since.
+            if self._pending() if feeds else self._car_changes or self._pass_rejections:
                 # Something beyond the clock changed: the general result, with the clock
                 # fields first as the heartbeat handler would have recorded them.
                 sc = {_SESSION_ATTR_BY_JSON[key]: value for key, value in patch.items()}
