@@ -142,6 +142,29 @@ class _ClockPass(PassResult):
         return _ClockPass, (self.seq, self.session_patch)
 
 
+class _CarPass(PassResult):
+    """A pass without a reset, flag periods, finished session, rejections or relay requests:
+    nearly every pass that changes cars. Like _ClockPass it reads the fields it does not
+    carry from class defaults (those of a PassResult without them); `_finish` builds it
+    without the ten-argument constructor call."""
+
+    __slots__ = ()
+    reset = relay_reset_request = relay_reset_force = False
+    flag_periods = finished_session = None
+    rejections = _NO_ITEMS
+
+    def __init__(self, seq: int, session_patch: dict[str, Any] | None, car_patches: list[dict[str, Any]],
+                 completed_laps: list[CompletedLap]) -> None:
+        self.seq = seq
+        self.session_patch = session_patch
+        self.car_patches = car_patches
+        self.completed_laps = completed_laps
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The class defaults shadow the base's slots, which copy/pickle would try to set.
+        return _CarPass, (self.seq, self.session_patch, self.car_patches, self.completed_laps)
+
+
 @dataclass(slots=True)
 class CompetitorRow:
     """What `$A`/`$COMP` told us about a competitor, kept to re-resolve classes later."""
@@ -352,9 +375,12 @@ class TimingEngine:
     def _finish(self) -> PassResult:
         cc = self._car_changes
         sc = self._session_changes
-        rest = (self._reset or self._completed or self._flags_changed or self._finished is not None
-                or self._relay_reset or self._entries_changed)
-        if not cc and not rest and not self._pass_rejections:
+        completed = self._completed
+        # What few passes carry (a relay force request comes with a relay reset request):
+        # only these need the full PassResult.
+        rare = (self._reset or self._flags_changed or self._finished is not None or self._relay_reset
+                or self._pass_rejections)
+        if not cc and not rare and not completed and not self._entries_changed:
             if not sc:
                 # Nothing changed (the accumulators are still empty): most refresh records.
                 empty = self._empty
@@ -378,12 +404,23 @@ class TimingEngine:
         if self._entries_changed:
             session_patch = session_patch or {}
             session_patch["eventEntries"] = [wire.entry_to_json(e) for e in self.entries.values()]
-        result = PassResult(self.seq, session_patch, car_patches, self._reset, self._completed,
-                            flag_periods, self._finished, self._pass_rejections, self._relay_reset,
-                            self._relay_force)
-        if car_patches or session_patch or rest:
-            self.seq += 1
+        if not rare:
+            result = _new_object(_CarPass)  # _CarPass(seq, ...) without the __init__ call
+            result.session_patch = session_patch
+            result.car_patches = car_patches
+            result.completed_laps = completed
+            # (a changed entry list is in session_patch)
+            if car_patches or session_patch or completed:
+                self.seq += 1
             result.seq = self.seq
+        else:
+            result = PassResult(self.seq, session_patch, car_patches, self._reset, completed,
+                                flag_periods, self._finished, self._pass_rejections, self._relay_reset,
+                                self._relay_force)
+            if (car_patches or session_patch or completed or self._reset or self._flags_changed
+                    or self._finished is not None or self._relay_reset):
+                self.seq += 1
+                result.seq = self.seq
         self._begin()
         return result
 
