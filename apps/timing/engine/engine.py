@@ -949,7 +949,7 @@ class TimingEngine:
         flag = session.current_flag
         text = session.running_race_time
         if text != self._race_text:
-            self._race_text, self._race_ms = text, parse_ms(text)
+            self._race_text, self._race_ms = text, st.clock_ms(text)
         race_ms = self._race_ms
         if not changes and flag == st.flag and st.race_ms <= race_ms <= st.deadline:
             # Nothing can have flipped since the last scan (the tracker's own test, twinned

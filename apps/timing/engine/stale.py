@@ -7,6 +7,7 @@ from typing import Any, Callable, Collection, Container, Mapping
 
 from .flags import Flags
 from .state import CarPosition
+from .timefmt import parse_ms
 
 __all__ = ["is_stale", "update_stale", "StaleTracker"]
 
@@ -38,7 +39,7 @@ class StaleTracker:
     answer cannot change. A stale car only recovers when its own data changes.
     """
 
-    __slots__ = ("flag", "race_ms", "deadline", "max_laps", "_always_full")
+    __slots__ = ("flag", "race_ms", "deadline", "max_laps", "_always_full", "minute", "minute_ms")
 
     def __init__(self, always_full: bool = False) -> None:
         self._always_full = always_full
@@ -49,6 +50,25 @@ class StaleTracker:
         self.race_ms = 0
         self.deadline = 0.0
         self.max_laps = 0
+        # clock_ms(): the last plain `HH:MM:` prefix and its milliseconds
+        self.minute: str | None = None
+        self.minute_ms = 0
+
+    def clock_ms(self, text: str) -> int:
+        """`parse_ms(text)` for the race clock. It moves a second at a time, so within a minute
+        already seen only the seconds are converted (most checks; the full parse was a
+        noticeable part of each one)."""
+        if text and text[:6] == self.minute:
+            sec = _SECOND_MS.get(text[6:])
+            if sec is not None:
+                return self.minute_ms + sec  # = parse_ms(text): the same `HH:MM:SS` fast rule
+        ms = parse_ms(text)
+        if (text and len(text) == 8 and text[2] == ":" and text[5] == ":" and text[:2] in _SECOND_MS
+                and text[3:5] in _SECOND_MS and text[6:] in _SECOND_MS):
+            # Plain `HH:MM:SS`, two ASCII digits each: parse_ms read it as hours, minutes,
+            # seconds, as it will every text with this prefix and two such digits after it.
+            self.minute, self.minute_ms = text[:6], ms - _SECOND_MS[text[6:]]
+        return ms
 
     @property
     def always_full(self) -> bool:
@@ -148,6 +168,7 @@ class StaleTracker:
 
 
 _NEVER = float("inf")
+_SECOND_MS = {f"{i:02d}": i * 1000 for i in range(100)}  # two digits -> ms, as parse_ms reads them
 
 
 def _tolerance(car: CarPosition, session_flag: int) -> float:
