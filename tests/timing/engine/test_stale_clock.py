@@ -1,13 +1,15 @@
-"""The stale tracker's race clock conversion (seconds only, within a minute it has seen) gives
-exactly what parse_ms gives, on any sequence of clock texts."""
+"""The stale check's shortcuts: the race clock conversion (seconds only, within a minute it has seen) gives
+exactly what parse_ms gives, and a skipped quiet check gives what a full scan gives."""
 
 from __future__ import annotations
 
 import itertools
 import random
+from datetime import datetime, timedelta
 
 import pytest
 
+from apps.timing.engine import TimingEngine
 from apps.timing.engine.stale import StaleTracker
 from apps.timing.engine.timefmt import parse_ms
 
@@ -43,3 +45,40 @@ def test_clock_ms_reuses_a_minute_only_for_the_plain_form() -> None:
         assert tracker.clock_ms(first) == parse_ms(first)
         assert tracker.clock_ms(second) == parse_ms(second), (first, second)
     assert tracker.clock_ms(None) == 0  # type: ignore[arg-type]  # what parse_ms says to no clock
+
+
+def _clock(ms: int) -> str:
+    s = ms // 1000
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_quiet_stale_checks_match_a_full_scan_when_the_race_clock_jumps_back(seed: int) -> None:
+    # A quiet check (no car changes, clock between the last check and the deadline) is
+    # skipped; a clock that went back must still rescan, as the full scan would un-stale cars.
+    rnd = random.Random(seed)
+    inc, full = TimingEngine(1), TimingEngine(1)
+    full.stale.always_full = True
+    now = datetime(2024, 5, 1, 12)
+    cars = ["1", "2", "3", "4"]
+
+    def send(payload: str) -> None:
+        for engine in (inc, full):
+            engine.apply("rmonitor", payload, session_id=1, received_at=now)
+        assert ({c.number: c.is_stale for c in inc.cars.values()}
+                == {c.number: c.is_stale for c in full.cars.values()}), payload
+
+    send('$C,1,"A"')
+    for n in cars:
+        send(f'$A,"{n}","{n}",{100 + int(n)},"D{n}","","USA",1')
+    race = 0
+    for lap in range(1, 4):  # everyone on lap 3, laps of about 60 s
+        race += 60_000
+        for n in cars:
+            t = race + 1000 * int(n)
+            send(f'$G,{n},"{n}",{lap},"{_clock(t)}.000"')
+            send(f'$J,"{n}","00:01:00.000","{_clock(t)}.000"')
+    for _ in range(300):
+        now += timedelta(seconds=1)
+        race = max(0, race + rnd.choice([1000, 1000, 1000, 5000, 20_000, -30_000]))
+        send(f'$F,9999,"00:00:00","12:00:00","{_clock(race)}","Green "')
