@@ -1,5 +1,6 @@
-"""The stale check's shortcuts: the race clock conversion (seconds only, within a minute it has seen) gives
-exactly what parse_ms gives, and a skipped quiet check gives what a full scan gives."""
+"""The stale check's shortcuts agree with the plain rules: the race clock conversion (only the
+seconds, within a minute it has seen) gives what parse_ms gives, and a skipped quiet check
+gives what a full scan gives."""
 
 from __future__ import annotations
 
