@@ -95,6 +95,7 @@ class StaleTracker:
             else:
                 few_laps = self.max_laps < 3
                 running = session_flag in _RUNNING
+                odd_flag, odd_grow = _ODD_GROWTH.get(session_flag, _NO_ODD_GROWTH)
                 deadline = self.deadline
                 for car, ch in changes.items():
                     if not ("last_lap_completed" in ch or "total_time" in ch or "last_lap_time" in ch
@@ -114,7 +115,7 @@ class StaleTracker:
                     elif not running or car.total_time is None or car.last_lap_time is None:
                         value = False
                     else:
-                        grow = 1 + _tolerance(car, session_flag)
+                        grow = odd_grow if car.track_flag == odd_flag else _GROWTH  # 1 + _tolerance()
                         last = car._ltm_ms
                         elapsed = race_time_ms - car._ttm_ms
                         value = elapsed > 1000 and last > 0 and elapsed > last * grow
@@ -145,6 +146,7 @@ class StaleTracker:
             # Nothing is stale before lap 3; any lap change invalidates the tracker anyway.
             return
         running = session_flag in _RUNNING
+        odd_flag, odd_grow = _ODD_GROWTH.get(session_flag, _NO_ODD_GROWTH)
         deadline = _NEVER
         for c in cars:
             # is_stale() inlined as in the changed-car loop above
@@ -153,7 +155,7 @@ class StaleTracker:
             elif not running or c.total_time is None or c.last_lap_time is None:
                 value = False
             else:
-                grow = 1 + _tolerance(c, session_flag)
+                grow = odd_grow if c.track_flag == odd_flag else _GROWTH
                 last = c._ltm_ms
                 elapsed = race_time_ms - c._ttm_ms
                 value = elapsed > 1000 and last > 0 and elapsed > last * grow
@@ -177,6 +179,14 @@ def _tolerance(car: CarPosition, session_flag: int) -> float:
     if session_flag == _GREEN and car.track_flag == _YELLOW:
         return 0.05
     return 0.30
+
+
+# `1 + _tolerance()` as a table for the tracker's loops (a call per car was a good part of a
+# full scan): session flag -> (the one car flag with another tolerance, its factor); every
+# other car gets _GROWTH. Kept equal to _tolerance() by a test.
+_GROWTH = 1 + 0.30
+_ODD_GROWTH = {_YELLOW: (_GREEN, 1 + 1.10), _GREEN: (_YELLOW, 1 + 0.05)}
+_NO_ODD_GROWTH = (None, _GROWTH)
 
 
 def update_stale(cars: list[CarPosition], session_flag: int, race_time_ms: int,

@@ -83,3 +83,16 @@ def test_quiet_stale_checks_match_a_full_scan_when_the_race_clock_jumps_back(see
         now += timedelta(seconds=1)
         race = max(0, race + rnd.choice([1000, 1000, 1000, 5000, 20_000, -30_000]))
         send(f'$F,9999,"00:00:00","12:00:00","{_clock(race)}","Green "')
+
+
+def test_the_trackers_tolerance_table_is_one_plus_the_tolerance_rule() -> None:
+    from apps.timing.engine import stale
+    from apps.timing.engine.flags import Flags
+    from apps.timing.engine.state import CarPosition
+
+    flags = [int(f) for f in Flags] + [None, -1]
+    for session_flag, car_flag in itertools.product(flags, repeat=2):
+        car = CarPosition(number="1", track_flag=car_flag)
+        odd_flag, odd_grow = stale._ODD_GROWTH.get(session_flag, stale._NO_ODD_GROWTH)
+        grow = odd_grow if car.track_flag == odd_flag else stale._GROWTH
+        assert grow == 1 + stale._tolerance(car, session_flag), (session_flag, car_flag)
