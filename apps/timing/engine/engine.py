@@ -793,7 +793,11 @@ class TimingEngine:
                 self.starting_dirty = True
         if old is not None and old[0] == r.position and old[1] == r.laps:
             return  # a total-time-only change is not a change in the reference
-        car = self._car_by_reg(r.reg, received_at)
+        # _car_by_reg's lookup first, without the call: this runs on every crossing, and the
+        # function only matters for a missing car or while the watchdog counts misses.
+        car = self.cars.get(self.reg_to_number.get(r.reg))  # type: ignore[arg-type]
+        if car is None or self.watchdog.first_miss is not None:
+            car = self._car_by_reg(r.reg, received_at)
         if car is None:
             # Unlike the reference, a row for an unknown car is not remembered: the next
             # refresh, once `$A` has arrived, must still apply (docs/engine.md).
@@ -809,11 +813,13 @@ class TimingEngine:
         elif car.last_lap_completed != r.laps:
             put(car, "last_lap_completed", r.laps)
         # Compared here first: most of these are already right, and this runs on every crossing.
-        # (_put for fields without a parsed cache, _set for those with one.)
+        # (_put, then the parsed cache _set would update: the value is already known to differ.)
         if car.total_time != r.total_time:
-            self._set(car, "total_time", r.total_time)
+            put(car, "total_time", r.total_time)
+            car._ttm_ms = parse_ms(r.total_time)
         if position_changed:
-            self._set(car, "overall_position", r.position)
+            put(car, "overall_position", r.position)
+            car._rank = position_rank(r.position, car._seq)
         flag = self.session.current_flag
         if car.track_flag != flag:
             put(car, "track_flag", flag)
