@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
@@ -177,6 +177,11 @@ class CompetitorRow:
     nationality: str = ""
     class_no: int | None = None
     team: str = ""
+    # The last `$A`/`$COMP` record applied, while applying it again would change nothing here
+    # (records are memoised and never mutated, so the same object means the same line). Lets
+    # the timing system's periodic refresh skip the field-by-field work; see _on_competitor.
+    last_a: Any = field(default=None, compare=False, repr=False)
+    last_comp: Any = field(default=None, compare=False, repr=False)
 
 
 class TimingEngine:
@@ -218,7 +223,8 @@ class TimingEngine:
         self.reg_to_number: dict[str, str] = {}
         self.transponders: dict[int, str] = {}
         self.competitors: dict[str, CompetitorRow] = {}
-        self._comp_seen: dict[str, tuple[CarPosition, tuple]] = {}  # last applied competitor per reg
+        # last applied competitor per reg: (car, row fields, (class name, session id, flag))
+        self._comp_seen: dict[str, tuple[CarPosition, tuple, tuple]] = {}
         self.classes: dict[int, str] = {}
         self.race_info: dict[str, tuple[int, int, str]] = {}
         self.race_laps_positive = 0
@@ -689,38 +695,58 @@ class TimingEngine:
         row = self.competitors.get(r.reg)
         if row is None:
             row = self.competitors[r.reg] = CompetitorRow(r.reg, r.number)
+        elif row.last_a is r:
+            self._apply_competitor(row, True)  # Orbits' periodic refresh: the row is as it was
+            return
+        shared = (row.number, row.first_name, row.last_name, row.nationality, row.class_no)
         row.number = r.number
         if r.transponder is not None:
             row.transponder = r.transponder
         row.first_name, row.last_name, row.nationality = r.first_name, r.last_name, r.nationality
         if r.class_no is not None:
             row.class_no = r.class_no
+        if shared != (row.number, row.first_name, row.last_name, row.nationality, row.class_no):
+            row.last_comp = None  # the `$COMP` record last applied would now change the row
         self._apply_competitor(row)
+        row.last_a = r  # only once applied: an error above must not leave the shortcut on
 
     def _on_competitor_ext(self, r: CompetitorExt, received_at: datetime) -> None:
         row = self.competitors.get(r.reg)
         if row is None:
             row = self.competitors[r.reg] = CompetitorRow(r.reg, r.number)
+        elif row.last_comp is r:
+            self._apply_competitor(row, True)
+            return
+        shared = (row.number, row.first_name, row.last_name, row.nationality, row.class_no)
         row.number = r.number
         row.first_name, row.last_name, row.nationality = r.first_name, r.last_name, r.nationality
         if r.class_no is not None:
             row.class_no = r.class_no
         row.team = r.additional
+        if shared != (row.number, row.first_name, row.last_name, row.nationality, row.class_no):
+            row.last_a = None
         self._apply_competitor(row)
+        row.last_comp = r  # only once applied: an error above must not leave the shortcut on
 
-    def _apply_competitor(self, row: CompetitorRow) -> None:
+    def _apply_competitor(self, row: CompetitorRow, row_unchanged: bool = False) -> None:
+        """Resolve `row` to its car and entry. `row_unchanged`: the row is exactly as when it was
+        last applied, so only the context (class name, session, flag) can make a difference."""
+        session = self.session
+        class_name = self.classes.get(row.class_no) if row.class_no is not None else None
+        context = (class_name, session.session_id, session.current_flag)
+        seen = self._comp_seen.get(row.reg)
+        if seen is not None and seen[2] == context and (
+                row_unchanged or seen[1] == (row.number, row.transponder, row.first_name, row.last_name,
+                                             row.class_no, row.team)):
+            # The timing system's periodic refresh: nothing can change. (A reg seen before still
+            # resolves to the same car: cars and reg_to_number only lose entries together with
+            # _comp_seen, in _context_reset.)
+            return
         number = self.reg_to_number.get(row.reg, row.number)
         car = self.cars.get(number)
         if car is None:
             number = row.number
             car = self.cars.get(number)
-        class_name = self.classes.get(row.class_no) if row.class_no is not None else None
-        sig = (row.number, row.transponder, row.first_name, row.last_name, row.class_no, row.team, class_name,
-               self.session.session_id, self.session.current_flag)
-        if car is not None:
-            seen = self._comp_seen.get(row.reg)
-            if seen is not None and seen[0] is car and seen[1] == sig:
-                return  # the timing system's periodic refresh: nothing can change
         if car is None:
             self.car_seq += 1
             car = CarPosition(number=number, _seq=self.car_seq, _rank=position_rank(0, self.car_seq))
@@ -750,7 +776,8 @@ class TimingEngine:
                 del self.entries[number]
             self.entries[number] = entry
             self._entries_changed = True
-        self._comp_seen[row.reg] = (car, sig)
+        self._comp_seen[row.reg] = (car, (row.number, row.transponder, row.first_name, row.last_name, row.class_no,
+                                          row.team), context)
 
     def _on_run(self, r: RunInfo, received_at: datetime) -> None:
         if r.run_number == PLACEHOLDER_SESSION_ID:
@@ -805,7 +832,11 @@ class TimingEngine:
                 self.starting_dirty = True
         if old is not None and old[0] == r.position and old[1] == r.laps:
             return  # a total-time-only change is not a change in the reference
-        car = self._car_by_reg(r.reg, received_at)
+        # _car_by_reg's lookup first, without the call: this runs on every crossing, and the
+        # function only matters for a missing car or while the watchdog counts misses.
+        car = self.cars.get(self.reg_to_number.get(r.reg))  # type: ignore[arg-type]
+        if car is None or self.watchdog.first_miss is not None:
+            car = self._car_by_reg(r.reg, received_at)
         if car is None:
             # Unlike the reference, a row for an unknown car is not remembered: the next
             # refresh, once `$A` has arrived, must still apply (docs/engine.md).
@@ -821,11 +852,13 @@ class TimingEngine:
         elif car.last_lap_completed != r.laps:
             put(car, "last_lap_completed", r.laps)
         # Compared here first: most of these are already right, and this runs on every crossing.
-        # (_put for fields without a parsed cache, _set for those with one.)
+        # (_put, then the parsed cache _set would update: the value is already known to differ.)
         if car.total_time != r.total_time:
-            self._set(car, "total_time", r.total_time)
+            put(car, "total_time", r.total_time)
+            car._ttm_ms = parse_ms(r.total_time)
         if position_changed:
-            self._set(car, "overall_position", r.position)
+            put(car, "overall_position", r.position)
+            car._rank = position_rank(r.position, car._seq)
         flag = self.session.current_flag
         if car.track_flag != flag:
             put(car, "track_flag", flag)

@@ -660,15 +660,26 @@ def _move_top(t: list[Any], car: CarPosition, old: int, new: int, cand: list[Car
 
 def rebuild_in_class_starting_positions(starting: dict[str, int], class_of: dict[str, str | None]) -> dict[str, int]:
     """Number each class's cars 1..n by their overall *grid* position (not current position)."""
-    by_class: dict[str, list[tuple[int, str]]] = {}
+    # Rows sort as (position, arrival index, reg): the same order as a stable sort by position,
+    # without a Python key function call per row (this runs for every grid row while the
+    # field forms up).
+    by_class: dict[str, list[tuple[int, int, str]]] = {}
+    i = 0
     for reg, pos in starting.items():
+        i += 1
         cls = class_of.get(reg)
         if cls is None:
             continue
-        by_class.setdefault(cls, []).append((pos, reg))
+        rows = by_class.get(cls)
+        if rows is None:
+            by_class[cls] = [(pos, i, reg)]
+        else:
+            rows.append((pos, i, reg))
     out: dict[str, int] = {}
     for rows in by_class.values():
-        rows.sort(key=lambda r: r[0])
-        for i, (_, reg) in enumerate(rows):
-            out[reg] = i + 1
+        rows.sort()
+        n = 0
+        for _, _, reg in rows:
+            n += 1
+            out[reg] = n
     return out

@@ -74,3 +74,15 @@ def test_a_pass_of_car_patches_in_one_call_matches_one_patch_per_car_in_order() 
         want = [_reference_patch(car.number, ch) for car, ch in by_car.items() if ch and car.number is not None]
         assert json.dumps(wire.car_patches_to_json(by_car)) == json.dumps(want)
     assert wire.car_patch_to_json("7", {}) == {"n": "7"}
+
+
+def test_completed_sections_render_the_same_from_engine_objects_and_from_dicts() -> None:
+    # completed_section_to_json tests the engine's own type before the Mapping check.
+    section = CompletedSection("12", "S1", 61_000, 30_500, 4)
+    want = {"number": "12", "sectionId": "S1", "elapsedTimeMs": 61_000, "lastSectionTimeMs": 30_500, "lastLap": 4}
+    assert wire.completed_section_to_json(section) == want
+    as_dict = dict(want)
+    got = wire.completed_section_to_json(as_dict)
+    assert got == want and got is not as_dict  # a copy, never the caller's dict
+    car = CarPosition(number="12", completed_sections=[section, as_dict])
+    assert wire.car_to_json(car)["csec"] == [want, want]
