@@ -113,7 +113,7 @@ class Enricher:
     """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
-                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "noted", "dirty_classes")
+                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "dirty_classes")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
@@ -134,7 +134,6 @@ class Enricher:
         self.award_cand: list[CarPosition] = []
         # Each group's best_holder is the only car with its best-time flag set (see _best_flags)
         self.best_ok = False
-        self.noted: dict[CarPosition, tuple[Any, dict[str, Any]]] = {}  # see note()
         # The reference recomputes everything on every pass; tests use this to prove the
         # incremental path gives the same state.
         self.always_full = always_full
@@ -146,7 +145,6 @@ class Enricher:
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
         self.gained_cars.clear()
         self.award_ok = self.best_ok = False
-        self.noted = {}
 
     def _class_group(self, cls: str | None) -> Group:
         g = self.groups.get(cls)
@@ -178,20 +176,11 @@ class Enricher:
         car now has) affect."""
         overall = self.groups[OVERALL]
         cg = self.groups.get(car.car_class)
-        # The engine notes a pass's changes again when it enriches a second time (after lap
-        # logging and stale checks): an input already noted in this pass with its current value
-        # was (or is still queued to be) processed, and processing it again with the same
-        # inputs recomputes what is already there. The engine's change dict for a car is new
-        # every pass, which tells the passes apart; a copy taken at the first note holds the
-        # values processed then. (Across passes a value that went away and came back must still
-        # be noted: the reference recomputes it.)
-        noted = self.noted
-        rec = noted.get(car)
-        if rec is not None and rec[0] is changed:
-            seen = rec[1]
-        else:
-            seen = None  # the first note in this pass (the usual case): everything is new
-            noted[car] = (changed, changed.copy())
+        # A second enrichment in the same pass (another input changed fields after the first)
+        # notes the pass's earlier changes again. Nothing tells them apart: the derived fields
+        # are recomputed from the same inputs, which publishes nothing new. (That is rare: no
+        # recording, with or without Multiloop, has one, so per-pass snapshots to skip it cost
+        # more than they saved.)
         award = False
         grouped = False  # an input of the groups' gaps or rankings was processed
         # A change dict holds one or two fields most of the time: walking it beats
@@ -201,11 +190,6 @@ class Enricher:
             if code is None:
                 continue  # a derived field
             if code < _INPUT_END:
-                if seen is not None:
-                    v = getattr(car, attr)
-                    if seen.get(attr, _UNSEEN) == v:
-                        continue
-                    seen[attr] = v
                 # (most frequent first)
                 if code <= _BEST:
                     grouped = True
