@@ -70,7 +70,9 @@ class Group:
         self.cars.append(car)
         self.lap_of[car] = None
         self.lap_changed.add(car)
-        self.fast_ranked = None
+        # The fast-time ranking takes a new car in like one whose best changed (most join
+        # without a best time and leave the ranking as it is), instead of a re-ranking.
+        self.fast_changed.add(car)
         self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
     def refresh_threshold(self) -> int:
