@@ -42,7 +42,8 @@ _group_ordinals = count()
 class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
                  "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed",
-                 "fast_ranked", "fast_changed", "reranked", "best_holder", "ordinal")
+                 "fast_ranked", "fast_changed", "reranked", "best_holder", "ordinal", "top_seq",
+                 "joined")
 
     def __init__(self, key: object) -> None:
         self.key = key
@@ -65,15 +66,30 @@ class Group:
         self.lap_changed: set[CarPosition] = set()
         self.fast_ranked: list[CarPosition] | None = None  # None: recompute every car
         self.fast_changed: set[CarPosition] = set()
+        self.top_seq = -1  # the highest _seq of any car ever added
+        self.joined = False  # a car took the last slot without a re-sort (see add and _gaps)
 
     def add(self, car: CarPosition) -> None:
-        self.cars.append(car)
+        cars = self.cars
+        seq = car._seq
+        if not self.members_changed and car.overall_position <= 0 and seq > self.top_seq:
+            # A car without a position that is newer than every car of the group ranks after
+            # all of them (ties go by _seq), whatever positions they get: it takes the last
+            # slot and nothing else moves, so no re-sort and no full recompute.
+            self.index[car] = len(cars)
+            self.moved.add(len(cars))
+            self.joined = True
+        else:
+            self.members_changed = True
+        if seq > self.top_seq:
+            self.top_seq = seq
+        cars.append(car)
         self.lap_of[car] = None
         self.lap_changed.add(car)
         # The fast-time ranking takes a new car in like one whose best changed (most join
         # without a best time and leave the ranking as it is), instead of a re-ranking.
         self.fast_changed.add(car)
-        self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
+        self.order_dirty = self.p90_dirty = self.fast_dirty = True
 
     def refresh_threshold(self) -> int:
         """Bring the sorted last lap times up to date; the gap guard floor(1.5 x P90)."""
@@ -396,6 +412,13 @@ class Enricher:
                     # shown, which is what the higher guard gave it.
                     band = (g.threshold, t)
                 g.threshold = t
+        if g.joined:
+            g.joined = False
+            # A car joining used to re-rank the group, which sets each car's gap and then its
+            # difference in one walk. The slot-by-slot update publishes the same fields in the
+            # same order unless a guard band or a leader pass sets differences first.
+            if band is not None or g.cars[0] in g.touched:
+                g.full = True
         if g.full:
             g.full = False
             g.touched.clear()

@@ -37,7 +37,7 @@ def _patches(result) -> list[dict]:
     return sorted(out, key=lambda p: p["n"])
 
 
-def _race(seed: int, messages: int) -> None:
+def _race(seed: int, messages: int, joins: bool = False) -> None:
     rnd = random.Random(seed)
     ncars = rnd.choice([3, 8, 20, 44])
     ncls = rnd.choice([1, 2, 4])
@@ -92,12 +92,12 @@ def _race(seed: int, messages: int) -> None:
         if r < 0.5:
             cross(rnd.choice(nums), lines, jump=False)
         elif r < 0.6:
-            for n in rnd.sample(nums, min(ncars, rnd.randint(2, 5))):
+            for n in rnd.sample(nums, min(len(nums), rnd.randint(2, 5))):
                 cross(n, lines, jump=True)
             lines += [f'$G,{p + 1},"{m}",{laps[m]},"{_fmt(tot[m])}"' for p, m in enumerate(order)]
-        elif r < 0.65 and ncars > 2:
+        elif r < 0.65 and len(nums) > 2:
             # a position that changes and changes back within the message
-            i = rnd.randrange(1, ncars)
+            i = rnd.randrange(1, len(nums))
             a, b = order[i - 1], order[i]
             lines += [f'$G,{i + 1},"{a}",{laps[a]},"{_fmt(tot[a])}"', f'$G,{i},"{b}",{laps[b]},"{_fmt(tot[b])}"',
                       f'$G,{i},"{a}",{laps[a]},"{_fmt(tot[a])}"', f'$G,{i + 1},"{b}",{laps[b]},"{_fmt(tot[b])}"']
@@ -112,9 +112,26 @@ def _race(seed: int, messages: int) -> None:
         elif r < 0.78:
             n = rnd.choice(nums)
             attr = rnd.choice(["overall_position", "best_time", "total_time", "last_lap_completed"])
-            value = {"overall_position": rnd.randint(1, ncars), "best_time": _fmt(rnd.choice([60_000, 0])),
+            value = {"overall_position": rnd.randint(1, len(nums)), "best_time": _fmt(rnd.choice([60_000, 0])),
                      "total_time": _fmt(tot[n]), "last_lap_completed": laps[n]}[attr]
             send("ext", json.dumps([n, {attr: value}]))
+        elif joins and r < 0.86:
+            # A car joins the running race (the groups take it in without a re-sort), in the
+            # same message as its first position, a leader crossing or its own crossing.
+            n = str(len(nums) + 1)
+            nums.append(n)
+            order.append(n)
+            cls[n] = rnd.randint(1, ncls)
+            laps[n] = tot[n] = best[n] = 0
+            lines.append(f'$A,"{n}","{n}",{1000 + int(n)},"D{n}","","USA",{cls[n]}')
+            k = rnd.random()
+            if k < 0.3:
+                tot[n] = race
+                lines.append(f'$G,{len(order)},"{n}",0,"{_fmt(race)}"')
+            elif k < 0.6:
+                cross(order[0], lines, jump=False)
+            elif k < 0.8:
+                cross(n, lines, jump=True)
         rm(lines)
     assert inc.state_json()["carPositions"] is not None
 
@@ -122,6 +139,11 @@ def _race(seed: int, messages: int) -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_random_feed_incremental_matches_full_recompute(seed):
     _race(seed, 250)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cars_joining_a_running_race_match_the_full_recompute(seed):
+    _race(100 + seed, 250, joins=True)
 
 
 @pytest.mark.parametrize("seed", range(6))
