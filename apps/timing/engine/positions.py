@@ -131,7 +131,8 @@ class Enricher:
     """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
-                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "dirty_classes")
+                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "dirty_classes",
+                 "clipped", "gained_in_order", "joined")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
@@ -143,6 +144,12 @@ class Enricher:
         self.gained_dirty = True
         self.gained_cars: set[CarPosition] = set()  # whose gain inputs changed
         self.gained_full = True  # field or class sizes changed: every gain may change
+        # Cars whose gain was out of range for the field or class size when last computed (a
+        # grid position beyond the cars that have joined so far): a car joining can bring only
+        # theirs into range.
+        self.clipped: set[CarPosition] = set()
+        self.gained_in_order = False  # walk gained_cars in field order (see add_car)
+        self.joined: set[CarPosition] = set()  # cars added since the last run
         self.pending = False
         # "Most positions gained" leaders: [value, cars sharing it] for the field and per class,
         # trusted only while award_ok (see _gained).
@@ -162,6 +169,8 @@ class Enricher:
         self.dirty_classes = set()
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
         self.gained_cars.clear()
+        self.clipped = set()
+        self.joined = set()
         self.award_ok = self.best_ok = False
 
     def _class_group(self, cls: str | None) -> Group:
@@ -174,7 +183,19 @@ class Enricher:
     def add_car(self, car: CarPosition) -> None:
         self.groups[OVERALL].add(car)
         self._class_group(car.car_class).add(car)
-        self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
+        self.best_dirty = self.gained_dirty = True
+        self.joined.add(car)
+        # A bigger field or class changes no gain that was in range, and a car without a best
+        # time moves no best-time flag: only the new car and the clipped gains are recomputed.
+        self.gained_cars.add(car)
+        if self.clipped:
+            self.gained_cars.update(self.clipped)
+            self.clipped.clear()  # (the recompute adds back those still out of range)
+            # They need not have other changes in this pass, so their patches are new: publish
+            # them in field order, as a walk over the field would.
+            self.gained_in_order = True
+        if car._bt_ms > 0:
+            self.best_full = True
 
     def reclass(self, car: CarPosition, old: str | None) -> None:
         g = self.groups.get(old)
@@ -239,7 +260,7 @@ class Enricher:
                 elif code == _GRID:
                     self.gained_dirty = True
                     self.gained_cars.add(car)
-                else:  # _CLASS
+                elif car not in self.joined:  # _CLASS (a new car's first class: see add_car)
                     self.gained_dirty = self.gained_full = True
             elif code == _BEST_FLAG:
                 if self.best_ok and car.is_best_time != (overall.best_holder is car):
@@ -258,6 +279,8 @@ class Enricher:
     def run(self, cars: list[CarPosition], setter: Setter) -> None:
         overall = self.groups[OVERALL]
         dirty = self.dirty_classes
+        if self.joined:
+            self.joined.clear()  # noted by now
         if self.always_full:
             for g in self.groups.values():
                 g.order_dirty = g.p90_dirty = g.fast_dirty = g.members_changed = g.full = True
@@ -528,16 +551,22 @@ class Enricher:
         inv = INVALID_POSITION
         full = self.gained_full
         todo = cars if full else self.gained_cars
+        if self.gained_in_order:
+            self.gained_in_order = False
+            if not full:
+                todo = sorted(todo, key=_seq_key)  # creation order is the field's order
         moved = full
         # The "most gained" leaders are kept per group so a gain change costs O(ties), not a
         # scan of the field; anything the bookkeeping cannot follow falls back to the scan.
         award_ok = self.award_ok and not full
         cand = self.award_cand
+        clipped = self.clipped
         for c in todo:
             start, pos = c.overall_starting_position, c.overall_position
             g = start - pos if start and pos else inv
             if g != inv and (g >= n_all or -g >= n_all):
                 g = inv
+                clipped.add(c)
             old = c.overall_positions_gained
             if old != g:
                 setter(c, "overall_positions_gained", g)
@@ -551,6 +580,7 @@ class Enricher:
                 size = len(grp.cars) if grp is not None else 0
                 if cgv >= size or -cgv >= size:
                     cgv = inv
+                    clipped.add(c)
             old = c.in_class_positions_gained
             if old != cgv:
                 setter(c, "in_class_positions_gained", cgv)

@@ -111,9 +111,16 @@ def _race(seed: int, messages: int, joins: bool = False) -> None:
             lines.append(f'$A,"{n}","{n}",{1000 + int(n)},"D{n}","","USA",{cls[n]}')
         elif r < 0.78:
             n = rnd.choice(nums)
-            attr = rnd.choice(["overall_position", "best_time", "total_time", "last_lap_completed"])
+            attrs = ["overall_position", "best_time", "total_time", "last_lap_completed"]
+            if joins:
+                # grid positions beyond the cars joined so far (gains out of range until enough
+                # cars join)
+                attrs += ["overall_starting_position", "in_class_starting_position"]
+            attr = rnd.choice(attrs)
             value = {"overall_position": rnd.randint(1, len(nums)), "best_time": _fmt(rnd.choice([60_000, 0])),
-                     "total_time": _fmt(tot[n]), "last_lap_completed": laps[n]}[attr]
+                     "total_time": _fmt(tot[n]), "last_lap_completed": laps[n],
+                     "overall_starting_position": rnd.randint(0, len(nums) + 6),
+                     "in_class_starting_position": rnd.randint(0, 8)}[attr]
             send("ext", json.dumps([n, {attr: value}]))
         elif joins and r < 0.86:
             # A car joins the running race (the groups take it in without a re-sort), in the
@@ -186,3 +193,28 @@ def test_inputs_changed_again_after_an_enrichment_in_the_same_pass_are_processed
                      "overall_starting_position": rnd.randint(0, 6)}[attr]
             batch.append([n, {attr: value}])
         send("steps", json.dumps(batch))
+
+
+def test_a_class_set_by_another_input_recomputes_the_gains_like_the_full_recompute():
+    # A new car's first class needs only its own gains (Enricher.add_car); a class set on a
+    # car already in the field must still recompute the gains.
+    inc, full = TimingEngine(1), TimingEngine(1)
+    full.enricher.always_full = True
+    full.stale.always_full = True
+    for e in (inc, full):
+        e.register_handler("ext", lambda p, t, e=e: e.update_car(*json.loads(p)))
+    now = datetime(2025, 1, 1, 12)
+    feed = [("rmonitor", '$C,1,"A"\r\n' + "".join(f'$A,"{n}","{n}",{1000 + n},"D{n}","","USA",1\r\n' for n in (1, 2, 3))
+             + "".join(f'$G,{n},"{n}",1,"{_fmt(60_000 + n)}"\r\n' for n in (1, 2, 3))),
+            ("ext", json.dumps(["1", {"in_class_starting_position": 3}])),
+            ("ext", json.dumps(["1", {"car_class": "Z"}]))]
+
+    def gains(e):
+        return [(c.number, c.overall_positions_gained, c.in_class_positions_gained, c.is_overall_most_positions_gained,
+                 c.is_class_most_positions_gained) for c in e.cars.values()]
+
+    for kind, payload in feed:
+        for e in (inc, full):
+            e.apply(kind, payload, session_id=1, received_at=now)
+        assert gains(inc) == gains(full), payload
+    assert inc.cars["1"].in_class_positions_gained != 2  # the class gain did change
