@@ -42,7 +42,8 @@ _group_ordinals = count()
 class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
                  "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed",
-                 "fast_ranked", "fast_changed", "reranked", "best_holder", "ordinal")
+                 "fast_ranked", "fast_changed", "reranked", "best_holder", "ordinal", "top_seq",
+                 "joined")
 
     def __init__(self, key: object) -> None:
         self.key = key
@@ -65,13 +66,30 @@ class Group:
         self.lap_changed: set[CarPosition] = set()
         self.fast_ranked: list[CarPosition] | None = None  # None: recompute every car
         self.fast_changed: set[CarPosition] = set()
+        self.top_seq = -1  # the highest _seq of any car ever added
+        self.joined = False  # a car took the last slot without a re-sort (see add and _gaps)
 
     def add(self, car: CarPosition) -> None:
-        self.cars.append(car)
+        cars = self.cars
+        seq = car._seq
+        if not self.members_changed and car.overall_position <= 0 and seq > self.top_seq:
+            # A car without a position that is newer than every car of the group ranks after
+            # all of them (ties go by _seq), whatever positions they get: it takes the last
+            # slot and nothing else moves, so no re-sort and no full recompute.
+            self.index[car] = len(cars)
+            self.moved.add(len(cars))
+            self.joined = True
+        else:
+            self.members_changed = True
+        if seq > self.top_seq:
+            self.top_seq = seq
+        cars.append(car)
         self.lap_of[car] = None
         self.lap_changed.add(car)
-        self.fast_ranked = None
-        self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
+        # The fast-time ranking takes a new car in like one whose best changed (most join
+        # without a best time and leave the ranking as it is), instead of a re-ranking.
+        self.fast_changed.add(car)
+        self.order_dirty = self.p90_dirty = self.fast_dirty = True
 
     def refresh_threshold(self) -> int:
         """Bring the sorted last lap times up to date; the gap guard floor(1.5 x P90)."""
@@ -113,7 +131,8 @@ class Enricher:
     """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
-                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "noted", "dirty_classes")
+                 "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "dirty_classes",
+                 "clipped", "gained_in_order", "joined")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
@@ -125,6 +144,12 @@ class Enricher:
         self.gained_dirty = True
         self.gained_cars: set[CarPosition] = set()  # whose gain inputs changed
         self.gained_full = True  # field or class sizes changed: every gain may change
+        # Cars whose gain was out of range for the field or class size when last computed (a
+        # grid position beyond the cars that have joined so far): a car joining can bring only
+        # theirs into range.
+        self.clipped: set[CarPosition] = set()
+        self.gained_in_order = False  # walk gained_cars in field order (see add_car)
+        self.joined: set[CarPosition] = set()  # cars added since the last run
         self.pending = False
         # "Most positions gained" leaders: [value, cars sharing it] for the field and per class,
         # trusted only while award_ok (see _gained).
@@ -134,7 +159,6 @@ class Enricher:
         self.award_cand: list[CarPosition] = []
         # Each group's best_holder is the only car with its best-time flag set (see _best_flags)
         self.best_ok = False
-        self.noted: dict[CarPosition, tuple[Any, dict[str, Any]]] = {}  # see note()
         # The reference recomputes everything on every pass; tests use this to prove the
         # incremental path gives the same state.
         self.always_full = always_full
@@ -145,8 +169,9 @@ class Enricher:
         self.dirty_classes = set()
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
         self.gained_cars.clear()
+        self.clipped = set()
+        self.joined = set()
         self.award_ok = self.best_ok = False
-        self.noted = {}
 
     def _class_group(self, cls: str | None) -> Group:
         g = self.groups.get(cls)
@@ -158,7 +183,19 @@ class Enricher:
     def add_car(self, car: CarPosition) -> None:
         self.groups[OVERALL].add(car)
         self._class_group(car.car_class).add(car)
-        self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
+        self.best_dirty = self.gained_dirty = True
+        self.joined.add(car)
+        # A bigger field or class changes no gain that was in range, and a car without a best
+        # time moves no best-time flag: only the new car and the clipped gains are recomputed.
+        self.gained_cars.add(car)
+        if self.clipped:
+            self.gained_cars.update(self.clipped)
+            self.clipped.clear()  # (the recompute adds back those still out of range)
+            # They need not have other changes in this pass, so their patches are new: publish
+            # them in field order, as a walk over the field would.
+            self.gained_in_order = True
+        if car._bt_ms > 0:
+            self.best_full = True
 
     def reclass(self, car: CarPosition, old: str | None) -> None:
         g = self.groups.get(old)
@@ -178,20 +215,11 @@ class Enricher:
         car now has) affect."""
         overall = self.groups[OVERALL]
         cg = self.groups.get(car.car_class)
-        # The engine notes a pass's changes again when it enriches a second time (after lap
-        # logging and stale checks): an input already noted in this pass with its current value
-        # was (or is still queued to be) processed, and processing it again with the same
-        # inputs recomputes what is already there. The engine's change dict for a car is new
-        # every pass, which tells the passes apart; a copy taken at the first note holds the
-        # values processed then. (Across passes a value that went away and came back must still
-        # be noted: the reference recomputes it.)
-        noted = self.noted
-        rec = noted.get(car)
-        if rec is not None and rec[0] is changed:
-            seen = rec[1]
-        else:
-            seen = None  # the first note in this pass (the usual case): everything is new
-            noted[car] = (changed, changed.copy())
+        # A second enrichment in the same pass (another input changed fields after the first)
+        # notes the pass's earlier changes again. Nothing tells them apart: the derived fields
+        # are recomputed from the same inputs, which publishes nothing new. (That is rare: no
+        # recording, with or without Multiloop, has one, so per-pass snapshots to skip it cost
+        # more than they saved.)
         award = False
         grouped = False  # an input of the groups' gaps or rankings was processed
         # A change dict holds one or two fields most of the time: walking it beats
@@ -201,11 +229,6 @@ class Enricher:
             if code is None:
                 continue  # a derived field
             if code < _INPUT_END:
-                if seen is not None:
-                    v = getattr(car, attr)
-                    if seen.get(attr, _UNSEEN) == v:
-                        continue
-                    seen[attr] = v
                 # (most frequent first)
                 if code <= _BEST:
                     grouped = True
@@ -237,7 +260,7 @@ class Enricher:
                 elif code == _GRID:
                     self.gained_dirty = True
                     self.gained_cars.add(car)
-                else:  # _CLASS
+                elif car not in self.joined:  # _CLASS (a new car's first class: see add_car)
                     self.gained_dirty = self.gained_full = True
             elif code == _BEST_FLAG:
                 if self.best_ok and car.is_best_time != (overall.best_holder is car):
@@ -256,6 +279,8 @@ class Enricher:
     def run(self, cars: list[CarPosition], setter: Setter) -> None:
         overall = self.groups[OVERALL]
         dirty = self.dirty_classes
+        if self.joined:
+            self.joined.clear()  # noted by now
         if self.always_full:
             for g in self.groups.values():
                 g.order_dirty = g.p90_dirty = g.fast_dirty = g.members_changed = g.full = True
@@ -410,6 +435,13 @@ class Enricher:
                     # shown, which is what the higher guard gave it.
                     band = (g.threshold, t)
                 g.threshold = t
+        if g.joined:
+            g.joined = False
+            # A car joining used to re-rank the group, which sets each car's gap and then its
+            # difference in one walk. The slot-by-slot update publishes the same fields in the
+            # same order unless a guard band or a leader pass sets differences first.
+            if band is not None or g.cars[0] in g.touched:
+                g.full = True
         if g.full:
             g.full = False
             g.touched.clear()
@@ -519,16 +551,22 @@ class Enricher:
         inv = INVALID_POSITION
         full = self.gained_full
         todo = cars if full else self.gained_cars
+        if self.gained_in_order:
+            self.gained_in_order = False
+            if not full:
+                todo = sorted(todo, key=_seq_key)  # creation order is the field's order
         moved = full
         # The "most gained" leaders are kept per group so a gain change costs O(ties), not a
         # scan of the field; anything the bookkeeping cannot follow falls back to the scan.
         award_ok = self.award_ok and not full
         cand = self.award_cand
+        clipped = self.clipped
         for c in todo:
             start, pos = c.overall_starting_position, c.overall_position
             g = start - pos if start and pos else inv
             if g != inv and (g >= n_all or -g >= n_all):
                 g = inv
+                clipped.add(c)
             old = c.overall_positions_gained
             if old != g:
                 setter(c, "overall_positions_gained", g)
@@ -542,6 +580,7 @@ class Enricher:
                 size = len(grp.cars) if grp is not None else 0
                 if cgv >= size or -cgv >= size:
                     cgv = inv
+                    clipped.add(c)
             old = c.in_class_positions_gained
             if old != cgv:
                 setter(c, "in_class_positions_gained", cgv)

@@ -20,21 +20,24 @@ def parse_ms(text: str | None) -> int:
     """`H:MM:SS[.fff]` with unbounded hours and possibly negative seconds -> ms; 0 on failure."""
     if not text:
         return 0
-    if len(text) == 12 and text[2] == ":" and text[5] == ":" and text[8] == "." and text.isascii():
-        # The feed's usual HH:MM:SS.fff: the digits as one integer give the same value as the
-        # general path (whose float seconds round back to exactly these milliseconds).
-        digits = text.replace(":", "").replace(".", "", 1)
-        if len(digits) == 9 and digits.isdigit():
-            v = int(digits)
-            return ((v // 10_000_000 * 60 + v // 100_000 % 100) * 60 + v // 1000 % 100) * 1000 + v % 1000
-    elif len(text) == 8 and text[2] == ":" and text[5] == ":":
-        # HH:MM:SS, the heartbeat's race clock (parsed for the stale check every few seconds):
-        # a table lookup per field validates and converts in one step.
-        hh = _TWO_DIGITS.get(text[:2])
-        mm = _TWO_DIGITS.get(text[3:5])
-        ss = _TWO_DIGITS.get(text[6:])
-        if hh is not None and mm is not None and ss is not None:
-            return ((hh * 60 + mm) * 60 + ss) * 1000
+    # The feed's usual HH:MM:SS.fff (lap and total times) and HH:MM:SS (the heartbeat's race
+    # clock, parsed for the stale check every few seconds): a table lookup per field validates
+    # and converts it in one step (only all-digit fields are keys), and gives what the general
+    # path gives (whose float seconds round back to exactly these milliseconds).
+    n = len(text)
+    if n == 12:
+        hm = _HH_MM.get(text[:5])
+        if hm is not None and text[5] == ":" and text[8] == ".":
+            ss = _TWO_DIGITS.get(text[6:8])
+            fff = _THREE_DIGITS.get(text[9:])
+            if ss is not None and fff is not None:
+                return (hm + ss) * 1000 + fff
+    elif n == 8:
+        hm = _HH_MM.get(text[:5])
+        if hm is not None and text[5] == ":":
+            ss = _TWO_DIGITS.get(text[6:])
+            if ss is not None:
+                return (hm + ss) * 1000
     parts = text.split(":")
     if len(parts) != 3:
         return 0
@@ -58,6 +61,8 @@ def parse_ms(text: str | None) -> int:
 
 
 _TWO_DIGITS = {f"{i:02d}": i for i in range(100)}
+_THREE_DIGITS = {f"{i:03d}": i for i in range(1000)}
+_HH_MM = {f"{h:02d}:{m:02d}": (h * 60 + m) * 60 for h in range(100) for m in range(100)}  # -> seconds
 
 
 def format_delta(ms: int) -> str:

@@ -37,7 +37,7 @@ def _patches(result) -> list[dict]:
     return sorted(out, key=lambda p: p["n"])
 
 
-def _race(seed: int, messages: int) -> None:
+def _race(seed: int, messages: int, joins: bool = False) -> None:
     rnd = random.Random(seed)
     ncars = rnd.choice([3, 8, 20, 44])
     ncls = rnd.choice([1, 2, 4])
@@ -92,12 +92,12 @@ def _race(seed: int, messages: int) -> None:
         if r < 0.5:
             cross(rnd.choice(nums), lines, jump=False)
         elif r < 0.6:
-            for n in rnd.sample(nums, min(ncars, rnd.randint(2, 5))):
+            for n in rnd.sample(nums, min(len(nums), rnd.randint(2, 5))):
                 cross(n, lines, jump=True)
             lines += [f'$G,{p + 1},"{m}",{laps[m]},"{_fmt(tot[m])}"' for p, m in enumerate(order)]
-        elif r < 0.65 and ncars > 2:
+        elif r < 0.65 and len(nums) > 2:
             # a position that changes and changes back within the message
-            i = rnd.randrange(1, ncars)
+            i = rnd.randrange(1, len(nums))
             a, b = order[i - 1], order[i]
             lines += [f'$G,{i + 1},"{a}",{laps[a]},"{_fmt(tot[a])}"', f'$G,{i},"{b}",{laps[b]},"{_fmt(tot[b])}"',
                       f'$G,{i},"{a}",{laps[a]},"{_fmt(tot[a])}"', f'$G,{i + 1},"{b}",{laps[b]},"{_fmt(tot[b])}"']
@@ -111,10 +111,34 @@ def _race(seed: int, messages: int) -> None:
             lines.append(f'$A,"{n}","{n}",{1000 + int(n)},"D{n}","","USA",{cls[n]}')
         elif r < 0.78:
             n = rnd.choice(nums)
-            attr = rnd.choice(["overall_position", "best_time", "total_time", "last_lap_completed"])
-            value = {"overall_position": rnd.randint(1, ncars), "best_time": _fmt(rnd.choice([60_000, 0])),
-                     "total_time": _fmt(tot[n]), "last_lap_completed": laps[n]}[attr]
+            attrs = ["overall_position", "best_time", "total_time", "last_lap_completed"]
+            if joins:
+                # grid positions beyond the cars joined so far (gains out of range until enough
+                # cars join)
+                attrs += ["overall_starting_position", "in_class_starting_position"]
+            attr = rnd.choice(attrs)
+            value = {"overall_position": rnd.randint(1, len(nums)), "best_time": _fmt(rnd.choice([60_000, 0])),
+                     "total_time": _fmt(tot[n]), "last_lap_completed": laps[n],
+                     "overall_starting_position": rnd.randint(0, len(nums) + 6),
+                     "in_class_starting_position": rnd.randint(0, 8)}[attr]
             send("ext", json.dumps([n, {attr: value}]))
+        elif joins and r < 0.86:
+            # A car joins the running race (the groups take it in without a re-sort), in the
+            # same message as its first position, a leader crossing or its own crossing.
+            n = str(len(nums) + 1)
+            nums.append(n)
+            order.append(n)
+            cls[n] = rnd.randint(1, ncls)
+            laps[n] = tot[n] = best[n] = 0
+            lines.append(f'$A,"{n}","{n}",{1000 + int(n)},"D{n}","","USA",{cls[n]}')
+            k = rnd.random()
+            if k < 0.3:
+                tot[n] = race
+                lines.append(f'$G,{len(order)},"{n}",0,"{_fmt(race)}"')
+            elif k < 0.6:
+                cross(order[0], lines, jump=False)
+            elif k < 0.8:
+                cross(n, lines, jump=True)
         rm(lines)
     assert inc.state_json()["carPositions"] is not None
 
@@ -124,26 +148,15 @@ def test_random_feed_incremental_matches_full_recompute(seed):
     _race(seed, 250)
 
 
-def test_each_pass_records_a_cars_changes_in_a_new_dict():
-    # positions.Enricher.note() tells a second enrichment of the same pass from the next pass
-    # by the identity of the car's change dict; a reused dict would skip needed work.
-    eng = TimingEngine(1)
-    seen = []
-    eng.register_handler("ext", lambda p, t: (eng.update_car("1", json.loads(p)),
-                                              seen.append(eng._car_changes.get(eng.cars["1"]))))
-    now = datetime(2025, 1, 1, 12)
-    eng.apply("rmonitor", '$C,1,"A"\r\n$A,"1","1",1001,"D1","","USA",1\r\n$G,1,"1",1,"00:01:00.000"\r\n',
-              session_id=1, received_at=now)
-    for pos in (2, 1, 2):
-        eng.apply("ext", json.dumps({"overall_position": pos}), session_id=1, received_at=now)
-    assert all(d is not None for d in seen)
-    assert len({id(d) for d in seen}) == len(seen)
+@pytest.mark.parametrize("seed", range(12))
+def test_cars_joining_a_running_race_match_the_full_recompute(seed):
+    _race(100 + seed, 250, joins=True)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_inputs_changed_again_after_an_enrichment_in_the_same_pass_are_processed_again(seed):
     # A pass can enrich more than once (e.g. Multiloop starting positions, then the end of
-    # the pass); Enricher.note() skips only inputs whose value it already processed in the pass.
+    # the pass); Enricher.note() then takes in the pass's earlier changes again.
     rnd = random.Random(seed)
     nums = [str(i + 1) for i in range(6)]
     inc, full = TimingEngine(1), TimingEngine(1)
@@ -180,3 +193,28 @@ def test_inputs_changed_again_after_an_enrichment_in_the_same_pass_are_processed
                      "overall_starting_position": rnd.randint(0, 6)}[attr]
             batch.append([n, {attr: value}])
         send("steps", json.dumps(batch))
+
+
+def test_a_class_set_by_another_input_recomputes_the_gains_like_the_full_recompute():
+    # A new car's first class needs only its own gains (Enricher.add_car); a class set on a
+    # car already in the field must still recompute the gains.
+    inc, full = TimingEngine(1), TimingEngine(1)
+    full.enricher.always_full = True
+    full.stale.always_full = True
+    for e in (inc, full):
+        e.register_handler("ext", lambda p, t, e=e: e.update_car(*json.loads(p)))
+    now = datetime(2025, 1, 1, 12)
+    feed = [("rmonitor", '$C,1,"A"\r\n' + "".join(f'$A,"{n}","{n}",{1000 + n},"D{n}","","USA",1\r\n' for n in (1, 2, 3))
+             + "".join(f'$G,{n},"{n}",1,"{_fmt(60_000 + n)}"\r\n' for n in (1, 2, 3))),
+            ("ext", json.dumps(["1", {"in_class_starting_position": 3}])),
+            ("ext", json.dumps(["1", {"car_class": "Z"}]))]
+
+    def gains(e):
+        return [(c.number, c.overall_positions_gained, c.in_class_positions_gained, c.is_overall_most_positions_gained,
+                 c.is_class_most_positions_gained) for c in e.cars.values()]
+
+    for kind, payload in feed:
+        for e in (inc, full):
+            e.apply(kind, payload, session_id=1, received_at=now)
+        assert gains(inc) == gains(full), payload
+    assert inc.cars["1"].in_class_positions_gained != 2  # the class gain did change

@@ -1,6 +1,6 @@
 import pytest
 
-from apps.timing.engine.timefmt import format_delta, laps_text, parse_ms
+from apps.timing.engine.timefmt import MAX_MS, format_delta, laps_text, parse_ms
 
 
 @pytest.mark.parametrize("text,ms", [
@@ -62,6 +62,39 @@ def test_race_clock_fast_path_agrees_with_the_general_rule():
     for _ in range(20000):
         t = list(rng.choice(samples[8:]))
         t[rng.randrange(8)] = rng.choice("0123456789:.-+ _a\u0660\u00b2")
+        samples.append("".join(t))
+    for text in samples:
+        want = general(text)
+        if want >= 0:
+            assert parse_ms(text) == want, text
+
+
+def test_lap_time_fast_path_agrees_with_the_general_rule():
+    import math
+    import random
+
+    def general(text: str) -> int:  # parse_ms's rule for H:MM:SS.fff
+        parts = text.split(":")
+        if len(parts) != 3 or "." not in parts[2]:
+            return -1  # not this case
+        try:
+            s = float(parts[2])
+            if s != s or s in (math.inf, -math.inf):
+                return 0
+            whole = math.floor(s)
+            total = (int(parts[0]) * 3600 + int(parts[1]) * 60 + whole) * 1000 + round((s - whole) * 1000)
+        except (ValueError, OverflowError):
+            return 0
+        return total if -MAX_MS <= total <= MAX_MS else 0
+
+    rng = random.Random(9)
+    odd = ["+1:00:00.000", "1_:00:00.000", "00:00:0_.000", "00:00:00.1_0", " 1:00:00.000", "\u0660\u0660:01:02.000",
+           "00:-1:02.000", "00:01:+2.000", "00:01:02.-10", "99:99:99.999", "00:00:00.000", "00:00:00.5e2"]
+    samples = odd + [f"{rng.randint(0, 99):02d}:{rng.randint(0, 99):02d}:{rng.randint(0, 99):02d}"
+                     f".{rng.randint(0, 999):03d}" for _ in range(2000)]
+    for _ in range(30000):
+        t = list(rng.choice(samples[len(odd):]))
+        t[rng.randrange(12)] = rng.choice("0123456789:.-+ _ae\u0660\u00b2")
         samples.append("".join(t))
     for text in samples:
         want = general(text)
