@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import sys
 import time
 from datetime import datetime
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from apps.timing.engine import TimingEngine  # noqa: E402
-from apps.timing.engine.replayfile import group_by_heartbeat, iter_messages, parse_messages  # noqa: E402
+from apps.timing.engine.replayfile import ReplayMessage, group_by_heartbeat, iter_messages  # noqa: E402
 
 DEFAULT_FILES = [
     ROOT / "data/recordings/redmist/TestSessionChanges.txt",
@@ -117,12 +118,16 @@ def multiloop_feed(data: bytes) -> list[str | None]:
 
 
 def _messages(text: str):
-    if GROUP:
-        messages = parse_messages(text)
-        if not messages[0].timestamped:
-            messages = group_by_heartbeat(messages)
-        return [(m.kind, m.payload, m.received_at, m.timestamped) for m in messages]
-    return iter_messages(text)
+    stream = iter_messages(text)
+    if not GROUP:
+        return stream
+    first = next(stream, None)
+    if first is None or first[3]:
+        # Timestamped captures already hold the relay's own messages: read them as in the
+        # default mode (going through ReplayMessage objects would only time a slower reader).
+        return stream if first is None else itertools.chain((first,), stream)
+    messages = [ReplayMessage(*first)] + [ReplayMessage(*m) for m in stream]
+    return [(m.kind, m.payload, m.received_at, m.timestamped) for m in group_by_heartbeat(messages)]
 
 
 def engine_multiloop_run(data: bytes) -> int:
