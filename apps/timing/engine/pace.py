@@ -18,15 +18,17 @@ Lap = Mapping[str, Any]  # a lap-history snapshot (CarPosition JSON, newest firs
 def fastest_in_class(cars: Iterable[CarPosition], averages: Mapping[str, float | None]) -> CarPosition | None:
     """The non-stale car with the strictly smallest 5-lap average; ties go to the car that
     arrived first (the reference's list order), so the input order does not matter."""
+    # Runs over the whole class for every logged lap: most cars lose the comparison, so the
+    # stale test waits until a car would win (a stale car never becomes `best`, so the
+    # winner is the same). The lap log has no key for a missing or empty number.
     best: CarPosition | None = None
     best_avg = 0.0
+    get = averages.get
     for c in cars:
-        if c.is_stale:
-            continue
-        avg = averages.get(c.number or "")
+        avg = get(c.number)  # type: ignore[arg-type]
         if avg is None:
             continue
-        if best is None or avg < best_avg or (avg == best_avg and c._seq < best._seq):
+        if (best is None or avg < best_avg or (avg == best_avg and c._seq < best._seq)) and not c.is_stale:
             best, best_avg = c, avg
     return best
 
