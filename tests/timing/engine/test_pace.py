@@ -81,3 +81,18 @@ def test_fastest_pace_ties_go_to_the_car_that_arrived_first_whatever_the_order()
     a, b = CarPosition(number="a", _seq=2), CarPosition(number="b", _seq=1)
     avg = {"a": 90_000.0, "b": 90_000.0}
     assert fastest_in_class([a, b], avg) is b and fastest_in_class([b, a], avg) is b
+
+
+def test_fastest_pace_with_the_late_stale_test_picks_the_plain_rules_winner():
+    # The plain rule: skip stale cars and cars without an average, then the smallest
+    # (average, arrival); the loop tests staleness only for a would-be winner.
+    import random
+    rng = random.Random(7)
+    for _ in range(5_000):
+        cars = [CarPosition(number=rng.choice(["1", "2", "3", "4", "5", "", None]), _seq=rng.randint(0, 6),
+                            is_stale=rng.random() < 0.3) for _ in range(rng.randint(0, 6))]
+        avg = {n: rng.choice([None, 0.0, 90_000.0, 91_000.0, 89_500.5]) for n in "12345" if rng.random() < 0.8}
+        ok = [c for c in cars if not c.is_stale and avg.get(c.number or "") is not None]
+        want = min(ok, key=lambda c: (avg[c.number], c._seq), default=None)
+        got = fastest_in_class(cars, avg)
+        assert got is want, (cars, avg)

@@ -89,3 +89,18 @@ def test_projected_lap_time_matches_the_plain_rule_on_random_histories() -> None
         want = _reference(history, flag, best, ms)
         got = projected_lap_time_ms(history, flag, best, ms)
         assert got == want and type(got) is type(want), (history, flag, best, ms)
+
+
+def test_projected_lap_time_spread_shortcut_matches_the_variance_near_the_ten_percent_limit() -> None:
+    # Lap times whose range is around 20 % of their mean: the standard deviation lands on
+    # both sides of the 10 % limit, where the range shortcut must not decide wrongly.
+    rng = random.Random(11)
+    for _ in range(20_000):
+        base = rng.choice([60_000, 90_000, 150_000])
+        width = rng.uniform(0.15, 0.30)
+        n = rng.randint(3, 5)
+        history = [{"ltm": _fmt(int(base * (1 + rng.choice([-width, width, 0.0, width / 2]) / 2))), "flg": 1}
+                   for _ in range(n)]
+        want = _reference(history, 1, None)
+        got = projected_lap_time_ms(history, 1, None)
+        assert got == want, history
