@@ -260,6 +260,7 @@ class TimingEngine:
 
     def update_car(self, number: str, changes: Mapping[str, Any]) -> bool:
         """Apply `{attr: value}` to car `number` (unknown attributes are rejected); False if no such car."""
+        self._touched = True
         car = self.cars.get(number)
         if car is None:
             return False
@@ -271,6 +272,7 @@ class TimingEngine:
         return True
 
     def update_session(self, changes: Mapping[str, Any]) -> None:
+        self._touched = True
         for attr, value in changes.items():
             if attr in _SESSION_ATTRS and attr not in ("car_positions", "event_entries", "flag_durations"):
                 self._set_session(attr, value)
@@ -279,11 +281,13 @@ class TimingEngine:
 
     def set_full_course_flag(self, flag: int, received_at: datetime) -> None:
         """Flagtronics' full-course flag: a purple turns an RMonitor yellow into Purple35."""
+        self._touched = True
         self.ft_flag = Flags(flag) if flag in Flags._value2member_map_ else Flags.UNKNOWN
         self._set_current_flag(received_at)
 
     def replace_flag_periods(self, periods: list[FlagDuration]) -> None:
         """Adopt the relay's (or the purple override's) flag log instead of the derived one."""
+        self._touched = True
         if self.flag_log.replace(periods):
             self._flags_changed = True
 
@@ -302,6 +306,7 @@ class TimingEngine:
         Cars X2 has seen are re-evaluated; their changes go out with the next pass (send a
         `loopsmetadata` message instead to get them in this one). Returns rejection reasons.
         """
+        self._touched = True
         return [r.reason for r in _feeds.set_loop_metadata(self, loops)]
 
     # ------------------------------------------------------------------ pass bookkeeping
@@ -320,6 +325,11 @@ class TimingEngine:
         self._nsets = 0  # car fields changed in this pass ...
         self._enriched_at = 0  # ... of which the enrichment has seen this many
         self.car_seq_at_pass_start = self.car_seq  # cars with a higher _seq were created in this pass
+        # Set by every public mutator (update_car & co.), so a heartbeat can tell "nothing
+        # recorded since the last pass" with one test instead of _pending()'s nine. Only they can
+        # record anything between passes: everything else runs inside apply()/tick(), which end
+        # here. (tests/timing/engine/test_heartbeat_fast_paths.py checks the list is complete.)
+        self._touched = False
 
     def _set(self, car: CarPosition, attr: str, value: Any) -> None:
         """Mutate a car field and record the delta in the same step; unchanged values are no-ops."""
@@ -367,8 +377,8 @@ class TimingEngine:
             self._session_changes[attr] = value
 
     def _pending(self) -> bool:
-        """Anything recorded for the current pass (the heartbeat shortcut only runs on none).
-        _heartbeat_pass has an inlined twin of this test: change both together."""
+        """Anything recorded for the current pass (the heartbeat shortcut only runs on none; it
+        starts from `_touched`, which the public mutators set, as nothing else records between passes)."""
         return bool(self._car_changes or self._session_changes or self._flags_changed or self._pass_rejections
                     or self._reset or self._finished is not None or self._entries_changed or self._completed
                     or self._relay_reset)
@@ -379,6 +389,7 @@ class TimingEngine:
         self._pass_rejections.append(reason)
 
     def _finish(self) -> PassResult:
+        self._touched = False  # every way out below leaves the accumulators empty
         cc = self._car_changes
         sc = self._session_changes
         completed = self._completed
@@ -470,10 +481,7 @@ class TimingEngine:
         whole event. It only moves the session clock, so its patch is built here directly in
         contract names; anything more (a flag change, a bad line, stale cars) returns None or
         goes through the general pass. The result is the same either way."""
-        # _pending(), inlined (twin kept in step with it): the call was a tenth of this pass.
-        if (self._car_changes or self._session_changes or self._flags_changed or self._pass_rejections
-                or self._reset or self._finished is not None or self._entries_changed or self._completed
-                or self._relay_reset):
+        if self._touched:
             return None  # changes made between passes (update_car & co.) go out with this one
         line = payload.strip()
         if "\n" in line or self._logged_flag < 0:
@@ -1064,6 +1072,7 @@ class TimingEngine:
 
     def change_session(self, session_id: int, name: str, received_at: datetime) -> None:
         """A new run: finalize the outgoing session and start a clean state (§6.1)."""
+        self._touched = True
         if session_id == PLACEHOLDER_SESSION_ID or session_id == self.monitor.session_id and session_id == self.session.session_id:
             return
         self._finished = self._final_state()

@@ -13,6 +13,8 @@ import pytest
 
 from apps.timing.engine import PassResult, TimingEngine, rmonitor
 from apps.timing.engine.engine import _ClockPass
+from apps.timing.engine.flags import Flags
+from apps.timing.engine.state import FlagDuration
 from apps.timing.engine.rmonitor import Heartbeat, heartbeat_values, parse_line
 
 _HEADS = ["$F,14,", "$F,9999,", "$F,0,", "$F,,", "$F,", "$F, 14,", "$F,14 ,", "$F,-3,", "$F,+3,", "$F,1_0,",
@@ -102,16 +104,60 @@ def test_the_empty_lists_clock_only_passes_share_cannot_be_changed():
     assert laps == [] and list(a.car_patches) == []
 
 
-@pytest.mark.parametrize("attr, value", [
-    ("_car_changes", {object(): {"is_in_pit": True}}), ("_session_changes", {"track_temp_deg_f": 70}),
-    ("_flags_changed", True), ("_pass_rejections", ["bad"]), ("_reset", True), ("_finished", {}),
-    ("_entries_changed", True), ("_completed", [object()]), ("_relay_reset", True)])
-def test_anything_pending_sends_the_heartbeat_down_the_general_path(attr, value):
-    # _heartbeat_pass has an inlined twin of _pending(): both must see every accumulator.
+_AT = datetime(2024, 5, 1, 12, 0, 0)
+_NEXT_BEAT = '$F,14,"00:12:44","13:34:24","00:09:48","Green "'
+
+# Every public TimingEngine method that can record something outside a pass (and so sets
+# `_touched`), with a call that does record something.
+_MUTATORS = {
+    "update_car": [lambda e: e.update_car("7", {"is_in_pit": True}), lambda e: e.update_car("7", {"bogus": 1})],
+    "update_session": [lambda e: e.update_session({"track_temp_deg_f": 70}),
+                       lambda e: e.update_session({"car_positions": []})],
+    # (a purple turns an RMonitor yellow into Purple35; the yellow is set directly so that the
+    # next heartbeat's flag text does not send it down the general path by itself)
+    "set_full_course_flag": [lambda e: (setattr(e, "rm_flag", Flags.YELLOW),
+                                        e.set_full_course_flag(int(Flags.PURPLE35), _AT))],
+    "replace_flag_periods": [lambda e: e.replace_flag_periods([FlagDuration(int(Flags.RED), _AT)])],
+    "set_loop_metadata": [lambda e: e.set_loop_metadata('[{"id": 1, "type": 42}]')],
+    "change_session": [lambda e: e.change_session(2, "Race", _AT)],
+}
+# The rest of the public API: passes (they end by clearing the accumulators) and readers.
+_PASSES = {"apply", "tick"}
+_READERS = {"state", "state_json", "state_msgpack", "snapshot", "restore", "rejections", "register_handler"}
+
+
+def _engine_between_passes() -> TimingEngine:
     engine = TimingEngine(1)
-    at = datetime(2024, 5, 1, 12, 0, 0)
-    engine.apply("rmonitor", '$F,14,"00:12:45","13:34:23","00:09:47","Green "', session_id=1, received_at=at)
-    line = '$F,14,"00:12:44","13:34:24","00:09:48","Green "'
-    assert not engine._pending() and engine._heartbeat_pass(line, 1, at) is not None
-    setattr(engine, attr, value)
-    assert engine._pending() and engine._heartbeat_pass(line, 1, at) is None
+    for line in ('$F,14,"00:12:45","13:34:23","00:09:47","Green "', '$A,"7","7",52474,"John","Johnson","USA",5',
+                 '$G,1,"7",3,"00:05:00.000"', '$H,1,"7",3,"00:01:35.000"'):
+        engine.apply("rmonitor", line, session_id=1, received_at=_AT)
+    assert not engine._pending() and not engine._touched
+    return engine
+
+
+@pytest.mark.parametrize("call", [c for calls in _MUTATORS.values() for c in calls])
+def test_each_public_mutator_sends_the_next_heartbeat_down_the_general_path(call):
+    # The heartbeat shortcut tests only `_touched`; what a mutator recorded must still go out.
+    engine = _engine_between_passes()
+    assert engine._heartbeat_pass(_NEXT_BEAT, 1, _AT) is not None  # the shortcut, when untouched
+    engine = _engine_between_passes()
+    call(engine)
+    assert engine._pending(), "the case should record something"
+    assert engine._heartbeat_pass(_NEXT_BEAT, 1, _AT) is None
+    result = engine.apply("rmonitor", _NEXT_BEAT, session_id=1, received_at=_AT)
+    assert result.changed and not engine._pending() and not engine._touched
+
+
+def test_only_the_listed_public_methods_can_record_anything_between_passes():
+    # A new public entry point must be classified here (and set `_touched` if it records).
+    public = {name for name in dir(TimingEngine) if not name.startswith("_")
+              and (callable(getattr(TimingEngine, name)) or isinstance(getattr(TimingEngine, name), property))}
+    assert public == set(_MUTATORS) | _PASSES | _READERS
+    engine = _engine_between_passes()
+    engine.state(), engine.state_json(), engine.state_msgpack(), engine.rejections
+    engine.register_handler("noop", lambda payload, at: None)
+    restored = TimingEngine.restore(engine.snapshot())
+    restored.apply("rmonitor", '$F,14,"00:12:45","13:34:23","00:09:47","Green "', session_id=1, received_at=_AT)
+    for e in (engine, restored):
+        assert not e._pending() and not e._touched
+        assert e._heartbeat_pass(_NEXT_BEAT, 1, _AT) is not None
