@@ -265,10 +265,14 @@ class TimingEngine:
         if car is None:
             return False
         for attr, value in changes.items():
-            if attr in _CAR_ATTRS:
+            if attr == "car_class":
+                self._set_class(car, value)  # the class rankings must follow
+            elif attr in _CAR_ATTRS:
                 self._set(car, attr, value)
             else:
                 self._reject(f"update_car: unknown field {attr!r}")
+        if self.starting_dirty:
+            self._apply_starting_positions()  # a new class renumbers the in-class grid
         return True
 
     def update_session(self, changes: Mapping[str, Any]) -> None:
@@ -764,11 +768,8 @@ class TimingEngine:
             self.enricher.add_car(car)
             if row.reg in self.starting:
                 self.starting_dirty = True
-        elif car.car_class != class_name:
-            old = car.car_class
-            self._set(car, "car_class", class_name)
-            self.enricher.reclass(car, old)
-            self.starting_dirty = True
+        else:
+            self._set_class(car, class_name)
         self.reg_to_number[row.reg] = number
         self._set(car, "transponder_id", row.transponder)
         self._set(car, "event_id", str(self.event_id))
@@ -786,6 +787,14 @@ class TimingEngine:
             self._entries_changed = True
         self._comp_seen[row.reg] = (car, (row.number, row.transponder, row.first_name, row.last_name, row.class_no,
                                           row.team), context)
+
+    def _set_class(self, car: CarPosition, class_name: str | None) -> None:
+        """Move a car to another class: its class group and the in-class grid follow."""
+        if car.car_class != class_name:
+            old = car.car_class
+            self._set(car, "car_class", class_name)
+            self.enricher.reclass(car, old)
+            self.starting_dirty = True
 
     def _on_run(self, r: RunInfo, received_at: datetime) -> None:
         if r.run_number == PLACEHOLDER_SESSION_ID:

@@ -218,3 +218,31 @@ def test_a_class_set_by_another_input_recomputes_the_gains_like_the_full_recompu
             e.apply(kind, payload, session_id=1, received_at=now)
         assert gains(inc) == gains(full), payload
     assert inc.cars["1"].in_class_positions_gained != 2  # the class gain did change
+
+
+def test_a_class_changed_by_another_input_moves_the_car_between_class_groups():
+    # update_car is the public way for other inputs to change a car; a new class must re-place
+    # the car in the class rankings exactly as a class change from `$A` does.
+    grid = ('$C,1,"A"\r\n$C,2,"B"\r\n$F,9999,"00:00:00","12:00:00","00:00:00","Green "\r\n'
+            + "".join(f'$A,"{n}","{n}",{1000 + n},"D{n}","","USA",{1 if n <= 3 else 2}\r\n' for n in range(1, 6))
+            + "".join(f'$G,{n},"{n}",0,"00:00:00.000"\r\n' for n in range(1, 6)))
+    lap = "".join(f'$G,{n},"{n}",1,"{_fmt(60_000 + n * 100)}"\r\n' for n in range(1, 6))
+    now = datetime(2025, 1, 1, 12)
+    engines = [TimingEngine(1), TimingEngine(1)]
+    engines[1].enricher.always_full = True
+    for e in engines:
+        e.apply("rmonitor", grid, session_id=1, received_at=now)
+        e.apply("rmonitor", lap, session_id=1, received_at=now)
+        assert [e.cars[n].in_class_starting_position for n in "12345"] == [1, 2, 3, 1, 2]
+        e.update_car("2", {"car_class": "B"})
+        # the in-class grid is renumbered at once, not with some later record
+        assert [e.cars[n].in_class_starting_position for n in "12345"] == [1, 1, 2, 2, 3]
+        e.apply("rmonitor", '$G,1,"1",2,"00:02:00.500"\r\n', session_id=1, received_at=now)
+    for e in engines:
+        by_class: dict = {}
+        for c in sorted(e.cars.values(), key=lambda c: c.overall_position):
+            by_class.setdefault(c.car_class, []).append(c)
+        for members in by_class.values():
+            assert [c.class_position for c in members] == list(range(1, len(members) + 1))
+        assert e.cars["2"].class_position == 1 and e.cars["4"].class_position == 2
+        assert e.cars["3"].in_class_gap == e.cars["3"].in_class_difference  # its class leader is now car 1
