@@ -34,18 +34,6 @@ def fastest_in_class(cars: Iterable[CarPosition], averages: Mapping[str, float |
 
 
 _GREEN, _YELLOW = int(Flags.GREEN), int(Flags.YELLOW)
-_REF_CACHE: dict[str | None, int] = {}
-
-
-def _ref_ms(best_time: str | None) -> int:
-    """parse_ms, memoised: a car's best time text is re-read on every lap it logs."""
-    v = _REF_CACHE.get(best_time)
-    if v is None:
-        v = parse_ms(best_time)
-        if len(_REF_CACHE) >= 4096:
-            _REF_CACHE.clear()
-        _REF_CACHE[best_time] = v
-    return v
 
 
 def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None,
@@ -111,7 +99,7 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
     if session_flag == _YELLOW:
         ref = mean
     else:
-        ref = _ref_ms(best_time) or mean or 120_000
+        ref = parse_ms(best_time) or mean or 120_000
     if projection < int(0.7 * ref) or projection > int(3.0 * ref):
         return 0
     return int(round(projection))
