@@ -37,17 +37,26 @@ def _patches(result) -> list[dict]:
     return sorted(out, key=lambda p: p["n"])
 
 
+def _incremental_and_full(ext: bool = True) -> tuple[TimingEngine, TimingEngine]:
+    """An engine as shipped and one that recomputes every derived field and stale verdict on
+    every pass, as the reference does; with `ext`, both take `update_car` calls as "ext"
+    messages (JSON `[number, changes]`)."""
+    inc, full = TimingEngine(1), TimingEngine(1)
+    full.enricher.always_full = True
+    full.stale.always_full = True
+    if ext:
+        for e in (inc, full):
+            e.register_handler("ext", lambda p, t, e=e: e.update_car(*json.loads(p)))
+    return inc, full
+
+
 def _race(seed: int, messages: int, joins: bool = False) -> None:
     rnd = random.Random(seed)
     ncars = rnd.choice([3, 8, 20, 44])
     ncls = rnd.choice([1, 2, 4])
     nums = [str(i + 1) for i in range(ncars)]
     cls = {n: rnd.randint(1, ncls) for n in nums}
-    inc, full = TimingEngine(1), TimingEngine(1)
-    full.enricher.always_full = True
-    full.stale.always_full = True
-    for e in (inc, full):
-        e.register_handler("ext", lambda p, t, e=e: e.update_car(*json.loads(p)))
+    inc, full = _incremental_and_full()
     now = datetime(2025, 1, 1, 12)
     step = [0]
 
@@ -159,9 +168,7 @@ def test_inputs_changed_again_after_an_enrichment_in_the_same_pass_are_processed
     # the pass); Enricher.note() then takes in the pass's earlier changes again.
     rnd = random.Random(seed)
     nums = [str(i + 1) for i in range(6)]
-    inc, full = TimingEngine(1), TimingEngine(1)
-    full.enricher.always_full = True
-    full.stale.always_full = True
+    inc, full = _incremental_and_full(ext=False)
 
     def steps(e, payload):
         for k, (n, changes) in enumerate(json.loads(payload)):
@@ -198,11 +205,7 @@ def test_inputs_changed_again_after_an_enrichment_in_the_same_pass_are_processed
 def test_a_class_set_by_another_input_recomputes_the_gains_like_the_full_recompute():
     # A new car's first class needs only its own gains (Enricher.add_car); a class set on a
     # car already in the field must still recompute the gains.
-    inc, full = TimingEngine(1), TimingEngine(1)
-    full.enricher.always_full = True
-    full.stale.always_full = True
-    for e in (inc, full):
-        e.register_handler("ext", lambda p, t, e=e: e.update_car(*json.loads(p)))
+    inc, full = _incremental_and_full()
     now = datetime(2025, 1, 1, 12)
     feed = [("rmonitor", '$C,1,"A"\r\n' + "".join(f'$A,"{n}","{n}",{1000 + n},"D{n}","","USA",1\r\n' for n in (1, 2, 3))
              + "".join(f'$G,{n},"{n}",1,"{_fmt(60_000 + n)}"\r\n' for n in (1, 2, 3))),
@@ -228,8 +231,7 @@ def test_a_class_changed_by_another_input_moves_the_car_between_class_groups():
             + "".join(f'$G,{n},"{n}",0,"00:00:00.000"\r\n' for n in range(1, 6)))
     lap = "".join(f'$G,{n},"{n}",1,"{_fmt(60_000 + n * 100)}"\r\n' for n in range(1, 6))
     now = datetime(2025, 1, 1, 12)
-    engines = [TimingEngine(1), TimingEngine(1)]
-    engines[1].enricher.always_full = True
+    engines = _incremental_and_full(ext=False)
     for e in engines:
         e.apply("rmonitor", grid, session_id=1, received_at=now)
         e.apply("rmonitor", lap, session_id=1, received_at=now)
