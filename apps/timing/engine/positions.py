@@ -215,6 +215,7 @@ class Enricher:
         car now has) affect."""
         overall = self.groups[OVERALL]
         cg = self.groups.get(car.car_class)
+        groups = (overall,) if cg is None else (overall, cg)  # the groups an input change marks
         # A second enrichment in the same pass (another input changed fields after the first)
         # notes the pass's earlier changes again. Nothing tells them apart: the derived fields
         # are recomputed from the same inputs, which publishes nothing new. (That is rare: no
@@ -233,29 +234,22 @@ class Enricher:
                 if code <= _BEST:
                     grouped = True
                 if code == _PROGRESS:
-                    overall.touched.add(car)
-                    if cg is not None:
-                        cg.touched.add(car)
+                    for g in groups:
+                        g.touched.add(car)
                 elif code == _POSITION:
-                    overall.order_dirty = True
-                    overall.reranked.add(car)
-                    if cg is not None:
-                        cg.order_dirty = True
-                        cg.reranked.add(car)
+                    for g in groups:
+                        g.order_dirty = True
+                        g.reranked.add(car)
                     self.gained_dirty = True
                     self.gained_cars.add(car)
                 elif code == _LAST_LAP:
-                    overall.p90_dirty = True
-                    overall.lap_changed.add(car)
-                    if cg is not None:
-                        cg.p90_dirty = True
-                        cg.lap_changed.add(car)
+                    for g in groups:
+                        g.p90_dirty = True
+                        g.lap_changed.add(car)
                 elif code == _BEST:
-                    overall.fast_dirty = True
-                    overall.fast_changed.add(car)
-                    if cg is not None:
-                        cg.fast_dirty = True
-                        cg.fast_changed.add(car)
+                    for g in groups:
+                        g.fast_dirty = True
+                        g.fast_changed.add(car)
                     self.best_dirty = True
                 elif code == _GRID:
                     self.gained_dirty = True
