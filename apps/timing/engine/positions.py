@@ -603,13 +603,7 @@ class Enricher:
                     if c is prev:
                         continue
                     prev = c
-                    v = c is holder
-                    if c.is_overall_most_positions_gained != v:
-                        setter(c, "is_overall_most_positions_gained", v)
-                    t = class_top.get(c.car_class)
-                    v = t is not None and len(t[1]) == 1 and t[1][0] is c
-                    if c.is_class_most_positions_gained != v:
-                        setter(c, "is_class_most_positions_gained", v)
+                    _award_flags(c, holder, class_top, setter)
                 cand.clear()
             return
         cand.clear()
@@ -634,13 +628,7 @@ class Enricher:
                     t[1].append(c)
         holder = top[0] if len(top) == 1 else None
         for c in cars:
-            v = c is holder
-            if c.is_overall_most_positions_gained != v:
-                setter(c, "is_overall_most_positions_gained", v)
-            t = class_top.get(c.car_class)
-            v = t is not None and len(t[1]) == 1 and t[1][0] is c
-            if c.is_class_most_positions_gained != v:
-                setter(c, "is_class_most_positions_gained", v)
+            _award_flags(c, holder, class_top, setter)
         self.top = [top_v, top]
         self.class_top = class_top
         self.award_ok = True
@@ -662,6 +650,19 @@ class Enricher:
 _NO_TOP = (0, ())
 _seq_key = attrgetter("_seq")
 _ordinal_key = attrgetter("ordinal")
+
+
+def _award_flags(car: CarPosition, holder: CarPosition | None, class_top: dict[str | None, list[Any]],
+                 setter: Setter) -> None:
+    """A car's "most positions gained" flags: overall for the single `holder` of the field's
+    best gain, in class when it alone holds its class's best gain (class_top: [value, cars])."""
+    v = car is holder
+    if car.is_overall_most_positions_gained != v:
+        setter(car, "is_overall_most_positions_gained", v)
+    t = class_top.get(car.car_class)
+    v = t is not None and len(t[1]) == 1 and t[1][0] is car
+    if car.is_class_most_positions_gained != v:
+        setter(car, "is_class_most_positions_gained", v)
 
 
 def _move_top(t: list[Any], car: CarPosition, old: int, new: int, cand: list[CarPosition]) -> bool:
