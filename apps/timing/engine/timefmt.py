@@ -62,6 +62,8 @@ def parse_ms(text: str | None) -> int:
 
 _TWO_DIGITS = {f"{i:02d}": i for i in range(100)}
 _THREE_DIGITS = {f"{i:03d}": i for i in range(1000)}
+# "HH:MM" -> seconds: 10,000 keys, about 1 MB and 6 ms at import. Kept because one lookup for
+# both fields was measured 0.6-0.7 % faster over a whole replay than two-digit lookups each.
 _HH_MM = {f"{h:02d}:{m:02d}": (h * 60 + m) * 60 for h in range(100) for m in range(100)}  # -> seconds
 
 
