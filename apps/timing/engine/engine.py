@@ -451,9 +451,37 @@ class TimingEngine:
         """Apply one relay message. Unknown kinds are counted and ignored."""
         if kind == "rmonitor":
             # The bulk of every feed: dispatched here rather than through the handler table.
-            if payload[:3] == "$F,":
-                result = self._heartbeat_pass(payload, session_id, received_at)
-                if result is not None:
+            if payload[:3] == "$F," and not self._touched and self._logged_flag >= 0:
+                # The heartbeat shortcut: a message holding one `$F` and nothing else, one a
+                # second for the whole event, most of every feed. It only moves the session
+                # clock, so its patch is built here in contract names; anything more (changes
+                # made between passes by update_car & co., the first flag, a flag change, another
+                # line or shape) goes through the general pass, with the same result. Inline
+                # here: a method call was a tenth of its cost.
+                values = heartbeat_values(payload)
+                if values is not None and values[4] == self.last_flag_text:
+                    laps, ttg, tod, race, _ = values
+                    self.relay_session_id = session_id
+                    n = self.rmonitor_messages = self.rmonitor_messages + 1
+                    s = self.session
+                    patch: dict[str, Any] = {}
+                    if s.laps_to_go != laps:
+                        s.laps_to_go = patch[_J_LAPS_TO_GO] = laps
+                    if s.time_to_go != ttg:
+                        s.time_to_go = patch[_J_TIME_TO_GO] = ttg
+                    if s.local_time_of_day != tod:
+                        s.local_time_of_day = patch[_J_TIME_OF_DAY] = tod
+                    if s.running_race_time != race:
+                        s.running_race_time = patch[_J_RACE_TIME] = race
+                    if self.feeds.active or not n % 3:
+                        result = self._heartbeat_checks(patch, received_at)
+                        if result is not None:
+                            return result
+                    if not patch:
+                        return self._finish()
+                    result = _new_object(_ClockPass)  # _ClockPass(seq, patch) without the __init__ call
+                    result.seq = self.seq = self.seq + 1
+                    result.session_patch = patch
                     return result
             self.relay_session_id = session_id
             try:
@@ -480,63 +508,32 @@ class TimingEngine:
             self._reject(f"{kind}: internal error {exc.__class__.__name__}: {exc}")
         return self._finish()
 
-    def _heartbeat_pass(self, payload: str, session_id: int, received_at: datetime) -> PassResult | None:
-        """A message holding one `$F` and nothing else: most of every feed, one a second for the
-        whole event. It only moves the session clock, so its patch is built here directly in
-        contract names; anything more (a flag change, a bad line, stale cars) returns None or
-        goes through the general pass. The result is the same either way."""
-        if self._touched:
-            return None  # changes made between passes (update_car & co.) go out with this one
-        line = payload.strip()
-        if "\n" in line or self._logged_flag < 0:
-            return None
-        values = heartbeat_values(line)
-        if values is None:
-            return None
-        laps, ttg, tod, race, flag = values
-        if flag != self.last_flag_text:
-            return None
-        self.relay_session_id = session_id
-        n = self.rmonitor_messages = self.rmonitor_messages + 1
-        s = self.session
-        patch: dict[str, Any] = {}
-        if s.laps_to_go != laps:
-            s.laps_to_go = patch[_J_LAPS_TO_GO] = laps
-        if s.time_to_go != ttg:
-            s.time_to_go = patch[_J_TIME_TO_GO] = ttg
-        if s.local_time_of_day != tod:
-            s.local_time_of_day = patch[_J_TIME_OF_DAY] = tod
-        if s.running_race_time != race:
-            s.running_race_time = patch[_J_RACE_TIME] = race
+    def _heartbeat_checks(self, patch: dict[str, Any], received_at: datetime) -> PassResult | None:
+        """The heartbeat shortcut's checks when other feeds are active or the stale check is due
+        (every third message). Returns the pass's result when they changed more than the clock
+        (`patch`: the clock fields it changed), None for a clock-only result."""
         feeds = self.feeds.active
-        stale_due = not n % 3
-        if feeds or stale_due:
-            try:
-                if stale_due:
-                    self._check_stale()
-                if feeds:
-                    # Other feeds' time-based work after every RMonitor message (signal bars,
-                    # purple flags), as the general path does.
-                    _feeds.after_rmonitor_message(self, received_at)
-                if self._nsets != self._enriched_at:
-                    self._enrich()
-            except Exception as exc:
-                self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
-            # The pass started with nothing pending (tested above); without other feeds only
-            # stale verdicts (and their enrichment) or a rejection can have been added since.
-            if self._pending() if feeds else self._car_changes or self._pass_rejections:
-                # Something beyond the clock changed: the general result, with the clock
-                # fields first as the heartbeat handler would have recorded them.
-                sc = {_SESSION_ATTR_BY_JSON[key]: value for key, value in patch.items()}
-                sc.update(self._session_changes)
-                self._session_changes = sc
-                return self._finish()
-        if not patch:
+        try:
+            if not self.rmonitor_messages % 3:
+                self._check_stale()
+            if feeds:
+                # Other feeds' time-based work after every RMonitor message (signal bars,
+                # purple flags), as the general path does.
+                _feeds.after_rmonitor_message(self, received_at)
+            if self._nsets != self._enriched_at:
+                self._enrich()
+        except Exception as exc:
+            self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
+        # The pass started with nothing pending (apply() tested it); without other feeds only
+        # stale verdicts (and their enrichment) or a rejection can have been added since.
+        if self._pending() if feeds else self._car_changes or self._pass_rejections:
+            # Something beyond the clock changed: the general result, with the clock fields
+            # first as the heartbeat handler would have recorded them.
+            sc = {_SESSION_ATTR_BY_JSON[key]: value for key, value in patch.items()}
+            sc.update(self._session_changes)
+            self._session_changes = sc
             return self._finish()
-        result = _new_object(_ClockPass)  # _ClockPass(seq, patch) without the __init__ call
-        result.seq = self.seq = self.seq + 1
-        result.session_patch = patch
-        return result
+        return None
 
     def _final_state(self) -> dict[str, Any]:
         """The state to persist for the outgoing session.

@@ -197,7 +197,8 @@ def _laps_to_go(text: str) -> int:
 def heartbeat_values(line: str) -> tuple[int, str, str, str, str] | None:
     """A `$F` line's (laps to go, time to go, time of day, race time, flag text), or None when
     `parse_line` must look at it (it says why). The heartbeat arrives every second for the
-    whole event, so it skips the typed record."""
+    whole event, so it skips the typed record. `line` may be the relay message as received:
+    line ends after the line are allowed, a second line gives None."""
     # The shape timing systems send, `$F,14,"00:12:45","13:34:23","00:09:47","Green "`, is read
     # straight from its quote-split pieces. Quotes right after `$F,<digits>,` and around each
     # comma between the values, 5 commas in all (so none inside quotes) and no tab: exactly
@@ -206,12 +207,15 @@ def heartbeat_values(line: str) -> tuple[int, str, str, str, str] | None:
     s = line.split('"')
     if len(s) == 9:
         head, ttg, c1, tod, c2, race, c3, flag, tail = s
-        if c1 == c2 == c3 == "," and not tail and line.count(",") == 5 and "\t" not in line:
+        if c1 == c2 == c3 == "," and (not tail or tail.isspace()) and line.count(",") == 5 and "\t" not in line:
             laps = _HEARTBEAT_HEADS.get(head)
             if laps is None:
                 laps = _heartbeat_head(head)
             if laps is not None:
                 return laps, ttg, tod, race, flag
+    line = line.strip()
+    if "\n" in line:
+        return None
     try:
         f = split_fields(line)
         if len(f) != 6 or f[0] != "$F":

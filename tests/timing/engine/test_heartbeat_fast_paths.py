@@ -57,6 +57,21 @@ def test_heartbeat_values_match_parse_line_on_every_variant_of_the_line():
     assert seen > 500  # the common shape was exercised, not only rejections
 
 
+def test_heartbeat_values_read_a_whole_message_only_when_it_is_one_heartbeat_line():
+    # The engine hands it the relay message as received: line ends may follow the line, but a
+    # second line (even a blank-looking one with text after it) must send it to the general pass.
+    line = '$F,14,"00:12:45","13:34:23","00:09:47","Green "'
+    values = heartbeat_values(line)
+    assert values == _expected(line)
+    for end in ("\n", "\r\n", "\r\r\n", " \n", "\n\n", "\t\n"):
+        assert heartbeat_values(line + end) == values
+    for rest in ("\n$G,1,\"7\",3,\"00:05:00.000\"", "\nx", "\r\n$F,14,\"00:12:45\",\"13:34:23\",\"00:09:47\",\"Green \""):
+        assert heartbeat_values(line + rest) is None
+    unquoted = "$F,14,00:12:45,13:34:23,00:09:47,Green"  # the general route, same rules
+    assert heartbeat_values(unquoted + "\r\n") == heartbeat_values(unquoted) == _expected(unquoted)
+    assert heartbeat_values(unquoted + "\nx") is None
+
+
 def test_the_laps_to_go_memo_stays_small_and_keeps_giving_the_right_laps():
     rmonitor._HEARTBEAT_HEADS.clear()
     for laps in range(2000):
@@ -135,16 +150,29 @@ def _engine_between_passes() -> TimingEngine:
     return engine
 
 
+def _apply_noting_the_path(engine: TimingEngine, payload: str) -> tuple[PassResult, bool]:
+    """apply() the message; True when the heartbeat shortcut took it (the general pass goes
+    through _on_rmonitor)."""
+    general = []
+    on_rmonitor = engine._on_rmonitor
+    engine._on_rmonitor = lambda *args: (general.append(1), on_rmonitor(*args))[1]
+    try:
+        result = engine.apply("rmonitor", payload, session_id=1, received_at=_AT)
+    finally:
+        del engine._on_rmonitor
+    return result, not general
+
+
 @pytest.mark.parametrize("call", [c for calls in _MUTATORS.values() for c in calls])
 def test_each_public_mutator_sends_the_next_heartbeat_down_the_general_path(call):
     # The heartbeat shortcut tests only `_touched`; what a mutator recorded must still go out.
     engine = _engine_between_passes()
-    assert engine._heartbeat_pass(_NEXT_BEAT, 1, _AT) is not None  # the shortcut, when untouched
+    assert _apply_noting_the_path(engine, _NEXT_BEAT)[1]  # the shortcut, when untouched
     engine = _engine_between_passes()
     call(engine)
     assert engine._pending(), "the case should record something"
-    assert engine._heartbeat_pass(_NEXT_BEAT, 1, _AT) is None
-    result = engine.apply("rmonitor", _NEXT_BEAT, session_id=1, received_at=_AT)
+    result, shortcut = _apply_noting_the_path(engine, _NEXT_BEAT)
+    assert not shortcut
     assert result.changed and not engine._pending() and not engine._touched
 
 
@@ -160,4 +188,4 @@ def test_only_the_listed_public_methods_can_record_anything_between_passes():
     restored.apply("rmonitor", '$F,14,"00:12:45","13:34:23","00:09:47","Green "', session_id=1, received_at=_AT)
     for e in (engine, restored):
         assert not e._pending() and not e._touched
-        assert e._heartbeat_pass(_NEXT_BEAT, 1, _AT) is not None
+        assert _apply_noting_the_path(e, _NEXT_BEAT)[1]
