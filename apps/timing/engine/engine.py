@@ -942,21 +942,14 @@ class TimingEngine:
 
     def _apply_starting_positions(self) -> None:
         self.starting_dirty = False
-        cars = self.cars
-        placed: list[tuple[str, CarPosition]] = []
-        class_of: dict[str, str | None] = {}
-        for reg, number in self.reg_to_number.items():
-            car = cars.get(number)
-            if car is None:
-                class_of[reg] = None
-            else:
-                class_of[reg] = car.car_class
-                placed.append((reg, car))
-        starting = self.starting
-        in_class = self.in_class_starting = rebuild_in_class_starting_positions(starting, class_of)
+        cars, starting, numbers = self.cars, self.starting, self.reg_to_number
+        in_class = self.in_class_starting = rebuild_in_class_starting_positions(starting, numbers, cars)
         # Runs for every grid row while the field forms up; most values are already right.
         put = self._put
-        for reg, car in placed:
+        for reg, number in numbers.items():
+            car = cars.get(number)
+            if car is None:
+                continue
             v = starting.get(reg, 0)
             if car.overall_starting_position != v:
                 put(car, "overall_starting_position", v)

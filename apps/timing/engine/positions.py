@@ -692,28 +692,32 @@ def _move_top(t: list[Any], car: CarPosition, old: int, new: int, cand: list[Car
     return True
 
 
-def rebuild_in_class_starting_positions(starting: dict[str, int], class_of: dict[str, str | None]) -> dict[str, int]:
-    """Number each class's cars 1..n by their overall *grid* position (not current position)."""
-    # Rows sort as (position, arrival index, reg): the same order as a stable sort by position,
-    # without a Python key function call per row (this runs for every grid row while the
-    # field forms up).
-    by_class: dict[str, list[tuple[int, int, str]]] = {}
-    i = 0
-    for reg, pos in starting.items():
-        i += 1
-        cls = class_of.get(reg)
-        if cls is None:
-            continue
-        rows = by_class.get(cls)
-        if rows is None:
-            by_class[cls] = [(pos, i, reg)]
-        else:
-            rows.append((pos, i, reg))
+def rebuild_in_class_starting_positions(starting: dict[str, int], reg_to_number: dict[str, str],
+                                        cars: dict[str, CarPosition]) -> dict[str, int]:
+    """Number each class's cars 1..n by their overall *grid* position (not current position).
+
+    A reg's class is its car's (reg -> car number -> car); regs without a car or without a class
+    are left out. Classes come in the order their first car appears in `starting`, and cars on
+    the same grid position keep their order in `starting`.
+    """
+    # The class is looked up here rather than collected into a reg -> class table first, and
+    # each class is ordered by a stable sort keyed on the position: this runs for every grid
+    # row while the field forms up.
+    by_class: dict[str, list[str]] = {}
+    for reg in starting:
+        car = cars.get(reg_to_number.get(reg))  # type: ignore[arg-type]  # no car has number None
+        if car is not None and car.car_class is not None:
+            regs = by_class.get(car.car_class)
+            if regs is None:
+                by_class[car.car_class] = [reg]
+            else:
+                regs.append(reg)
     out: dict[str, int] = {}
-    for rows in by_class.values():
-        rows.sort()
+    position = starting.__getitem__
+    for regs in by_class.values():
+        regs.sort(key=position)
         n = 0
-        for _, _, reg in rows:
+        for reg in regs:
             n += 1
             out[reg] = n
     return out
