@@ -151,15 +151,15 @@ def _engine_between_passes() -> TimingEngine:
 
 
 def _apply_noting_the_path(engine: TimingEngine, payload: str) -> tuple[PassResult, bool]:
-    """apply() the message; True when the heartbeat shortcut took it (the general pass goes
-    through _on_rmonitor)."""
+    """apply() the message; True when the heartbeat shortcut took it (the general pass reads a
+    typed Heartbeat record and hands it to _on_heartbeat)."""
     general = []
-    on_rmonitor = engine._on_rmonitor
-    engine._on_rmonitor = lambda *args: (general.append(1), on_rmonitor(*args))[1]
+    on_heartbeat = engine._on_heartbeat
+    engine._on_heartbeat = lambda *args: (general.append(1), on_heartbeat(*args))[1]
     try:
         result = engine.apply("rmonitor", payload, session_id=1, received_at=_AT)
     finally:
-        del engine._on_rmonitor
+        del engine._on_heartbeat
     return result, not general
 
 
