@@ -1039,7 +1039,7 @@ class TimingEngine:
                 continue
             classes[car.car_class] = None
             plt = projected_lap_time_ms(history.get(lap.car_number, ()), flag, car.best_time,
-                                        self.laps.lap_ms.get(lap.car_number))
+                                        self.laps.lap_ms.get(lap.car_number), car._bt_ms)
             if car.projected_lap_time_ms != plt:
                 self._put(car, "projected_lap_time_ms", plt)
         groups = self.enricher.groups

@@ -3,7 +3,7 @@ projected lap time (§5.8). Both run when a lap is logged, like the reference's 
 
 from __future__ import annotations
 
-from operator import mul as _mul
+from itertools import accumulate
 from typing import Any, Iterable, Mapping, Sequence
 
 from .flags import Flags
@@ -37,8 +37,9 @@ _GREEN, _YELLOW = int(Flags.GREEN), int(Flags.YELLOW)
 
 
 def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None,
-                          lap_ms: Sequence[int] | None = None) -> int:
-    """`lap_ms`, if given, holds the parsed lap times aligned with `history` (saves re-parsing)."""
+                          lap_ms: Sequence[int] | None = None, best_ms: int | None = None) -> int:
+    """`lap_ms`, if given, holds the parsed lap times aligned with `history`, and `best_ms` the
+    parsed `best_time` (both save re-parsing)."""
     # Runs for every lap every car logs: for these five-element lists a comprehension is
     # cheaper than a chain of map() objects (measured); the float sums keep the order (and
     # hence the rounding) of the straightforward version.
@@ -92,14 +93,15 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
         var = sum([(t - mean) ** 2 for t in kept]) / n
         if var ** 0.5 / mean > 0.10:
             return 0
-    # newest lap weighs n, the oldest 1
-    projection = sum(map(_mul, kept, range(n, 0, -1))) / (n * (n + 1) // 2)
+    # The newest lap weighs n, the oldest 1: the sum of the running totals (exact integers,
+    # so the same sum as the weighted terms, without a weight sequence and a product per lap).
+    projection = sum(accumulate(kept)) / (n * (n + 1) // 2)
     if projection < 10_000:
         return 0
     if session_flag == _YELLOW:
         ref = mean
     else:
-        ref = parse_ms(best_time) or mean or 120_000
+        ref = (parse_ms(best_time) if best_ms is None else best_ms) or mean or 120_000
     if projection < int(0.7 * ref) or projection > int(3.0 * ref):
         return 0
-    return int(round(projection))
+    return round(projection)  # (round() of a float is an int)
