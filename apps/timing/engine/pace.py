@@ -82,21 +82,24 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
         kept = [t for t in times if abs(t - med) <= spread and t <= twice]
         if len(kept) < 2:
             kept = times
+        else:
+            lo, hi = min(kept), max(kept)
         n = len(kept)
+    # (Float constants where a float is compared: an int operand takes the slow mixed path.)
     mean = sum(kept) / n
-    if mean <= 0:
+    if mean <= 0.0:
         return 0
     # The spread test (standard deviation over 10 % of the mean) usually passes by far: the
     # deviation is at most half the range (Popoviciu), so a range under 19 % of the mean
     # settles it without the variance (the margin dwarfs any float rounding).
-    if kept is not times or hi - lo > 0.19 * mean:
+    if hi - lo > 0.19 * mean:
         var = sum([(t - mean) ** 2 for t in kept]) / n
         if var ** 0.5 / mean > 0.10:
             return 0
     # The newest lap weighs n, the oldest 1: the sum of the running totals (exact integers,
     # so the same sum as the weighted terms, without a weight sequence and a product per lap).
     projection = sum(accumulate(kept)) / (n * (n + 1) // 2)
-    if projection < 10_000:
+    if projection < 10_000.0:
         return 0
     if session_flag == _YELLOW:
         ref = mean

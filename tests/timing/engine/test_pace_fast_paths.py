@@ -1,5 +1,6 @@
-"""The engine hands projected_lap_time_ms the car's parsed best time (`best_ms`) instead of
-letting it parse `best_time` again: the two must agree for every input and every lap."""
+"""projected_lap_time_ms's shortcuts against the plain rule (test_pace_reference's oracle):
+the engine hands it the car's parsed best time (`best_ms`) instead of `best_time` to parse
+again, and the range test spares the variance also after outliers were dropped."""
 
 from __future__ import annotations
 
@@ -39,3 +40,18 @@ def test_the_engine_passes_the_parsed_best_time_of_the_car(name: str, monkeypatc
     # (checked after the replay: the engine would report an exception raised inside it)
     assert len(seen) > 30 and any(ms for _, ms in seen)
     assert [ms for _, ms in seen] == [parse_ms(text) for text, _ in seen]
+
+
+def test_the_spread_shortcut_after_dropping_outliers_matches_the_variance() -> None:
+    # Laps around the 10 % spread limit plus one far outlier: the outlier goes, and the range
+    # test on the laps kept must agree with the variance on both sides of the limit.
+    rng = random.Random(17)
+    for _ in range(20_000):
+        base = rng.choice([60_000, 90_000, 150_000])
+        width = rng.uniform(0.15, 0.30)
+        laps = [int(base * (1 + rng.choice([-width, width, 0.0, width / 2]) / 2)) for _ in range(rng.randint(3, 4))]
+        laps.insert(rng.randrange(len(laps) + 1), rng.choice([base * 3, base // 4, 1_000]))
+        history = [{"ltm": _fmt(t), "flg": 1} for t in laps]
+        want = _reference(history, 1, None)
+        got = projected_lap_time_ms(history, 1, None)
+        assert got == want, history
