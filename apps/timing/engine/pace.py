@@ -37,9 +37,11 @@ _GREEN, _YELLOW = int(Flags.GREEN), int(Flags.YELLOW)
 
 
 def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: str | None,
-                          lap_ms: Sequence[int] | None = None, best_ms: int | None = None) -> int:
+                          lap_ms: Sequence[int] | None = None, best_ms: int | None = None,
+                          settled_flags: Sequence[int | None] | None = None) -> int:
     """`lap_ms`, if given, holds the parsed lap times aligned with `history`, and `best_ms` the
-    parsed `best_time` (both save re-parsing)."""
+    parsed `best_time` (both save re-parsing). `settled_flags` is the LapLog's record of the
+    laps after the newest (LapLog.settled_flags; `history` and `lap_ms` then come from it too)."""
     # Runs for every lap every car logs: for these five-element lists a comprehension is
     # cheaper than a chain of map() objects (measured); the float sums keep the order (and
     # hence the rounding) of the straightforward version.
@@ -50,17 +52,24 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
     if lap_ms is None:
         lap_ms = [parse_ms(l.get("ltm")) for l in history]
     # The newest 5 laps without a pit stop; those under the current flag if there are 3.
-    clean: list[int] = []
-    chosen: list[int] = []
-    for lap, t in zip(history[:5], lap_ms):  # (a short lap_ms list ends it early)
-        if not lap.get("lip"):
-            clean.append(t)
-            if lap.get("flg") == session_flag:
-                chosen.append(t)
+    chosen: Sequence[int]
+    newest = history[0]
+    if (settled_flags is not None and len(lap_ms) <= 5 and settled_flags.count(session_flag) == len(settled_flags)
+            and not newest.get("lip") and newest.get("flg") == session_flag):
+        # Usually every lap is clean and under the current flag: the settled flags show it
+        # for the older laps without reading their snapshots (the loop was 40 % of the work).
+        chosen = lap_ms
+    else:
+        clean: list[int] = []
+        flagged: list[int] = []
+        for lap, t in zip(history[:5], lap_ms):  # (a short lap_ms list ends it early)
+            if not lap.get("lip"):
+                clean.append(t)
+                if lap.get("flg") == session_flag:
+                    flagged.append(t)
+        chosen = flagged if len(flagged) >= 3 else clean
     if len(chosen) < 3:
-        if len(clean) < 3:
-            return 0
-        chosen = clean
+        return 0
     times = chosen if 0 not in chosen else [t for t in chosen if t != 0]  # newest first
     n = len(times)
     if n < 2:
