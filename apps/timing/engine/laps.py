@@ -14,7 +14,7 @@ from typing import Any
 
 from .timefmt import parse_ms
 
-__all__ = ["CompletedLap", "LapLog", "HISTORY_DEPTH", "five_lap_average"]
+__all__ = ["CompletedLap", "LapLog", "HISTORY_DEPTH", "five_lap_average", "settled_flag"]
 
 HISTORY_DEPTH = 5
 

@@ -299,7 +299,7 @@ def _car_to_json_function(names: tuple[str, ...]) -> Callable[[CarPosition], dic
     # built in one step: CPython compiles it as chunks of 16 insertions into growing dicts,
     # merged one into the next. Copying a template that already holds every key in order
     # clones its table in one go; the stores then only replace values (half the instructions).
-    # The converters are written out in place: a call per snapshot for the constant "00:00:00".
+    # lap_start_time's usual "00:00:00" is written in place rather than through a call per snapshot.
     special = {"lap_start_time": "_lstt(car.lap_start_time) if car.lap_start_time else _LSTT_ZERO",
                "pit_entry_time": "None if car.pit_entry_time is None else _dt(car.pit_entry_time)",
                "completed_sections": "[_csec(c) for c in car.completed_sections] if car.completed_sections else []"}
