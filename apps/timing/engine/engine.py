@@ -1055,8 +1055,9 @@ class TimingEngine:
             if car is None:
                 continue
             classes[car.car_class] = None
-            plt = projected_lap_time_ms(history.get(lap.car_number, ()), flag, car.best_time,
-                                        self.laps.lap_ms.get(lap.car_number))
+            number = lap.car_number
+            plt = projected_lap_time_ms(history.get(number, ()), flag, car.best_time, self.laps.lap_ms.get(number),
+                                        car._bt_ms, self.laps.settled_flags.get(number))
             if car.projected_lap_time_ms != plt:
                 self._put(car, "projected_lap_time_ms", plt)
         groups = self.enricher.groups

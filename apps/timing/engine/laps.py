@@ -14,7 +14,7 @@ from typing import Any
 
 from .timefmt import parse_ms
 
-__all__ = ["CompletedLap", "LapLog", "HISTORY_DEPTH", "five_lap_average"]
+__all__ = ["CompletedLap", "LapLog", "HISTORY_DEPTH", "five_lap_average", "settled_flag"]
 
 HISTORY_DEPTH = 5
 
@@ -47,6 +47,11 @@ def five_lap_average(history: list[dict[str, Any]]) -> float | None:
     return sum(times) / len(times) if times else 0.0
 
 
+def settled_flag(lap: dict[str, Any]) -> int | None:
+    """The flag a logged lap ran under, or None if it included a pit stop."""
+    return None if lap.get("lip") else lap.get("flg")
+
+
 def _average(ms: list[int]) -> float | None:
     if len(ms) < 5:
         return None
@@ -57,7 +62,7 @@ def _average(ms: list[int]) -> float | None:
 
 
 class LapLog:
-    __slots__ = ("last_logged", "history", "averages", "lap_ms")
+    __slots__ = ("last_logged", "history", "averages", "lap_ms", "settled_flags")
 
     def __init__(self) -> None:
         self.last_logged: dict[str, int] = {}
@@ -66,6 +71,10 @@ class LapLog:
         # 5-lap average per car (None: fewer than 5 laps), refreshed when its history changes
         self.averages: dict[str, float | None] = {}
         self.lap_ms: dict[str, list[int]] = {}  # parsed last-lap times, aligned with history
+        # settled_flag() of the laps after each car's newest (history[1:]), for the projected
+        # lap time. X2/Flagtronics mark a lap as a pit lap at the end of the pass that logged
+        # it (feeds.after_rmonitor_message), so a lap's flags are settled by the car's next lap.
+        self.settled_flags: dict[str, list[int | None]] = {}
 
     def should_log(self, number: str | None, lap: int) -> bool:
         if not number:
@@ -81,6 +90,11 @@ class LapLog:
         if h is None:
             h = self.history[number] = []
             self.lap_ms[number] = []
+            self.settled_flags[number] = []
+        elif h:
+            flags = self.settled_flags[number]
+            flags.insert(0, settled_flag(h[0]))
+            del flags[HISTORY_DEPTH - 1:]
         h.insert(0, snapshot)
         del h[HISTORY_DEPTH:]
         ms = self.lap_ms[number]
@@ -92,6 +106,7 @@ class LapLog:
         """Recompute the parsed caches from the snapshots (after a restore)."""
         self.lap_ms = {n: [parse_ms(l.get("ltm")) for l in h] for n, h in self.history.items()}
         self.averages = {n: _average(ms) for n, ms in self.lap_ms.items()}
+        self.settled_flags = {n: [settled_flag(l) for l in h[1:]] for n, h in self.history.items()}
 
     def newest(self, number: str) -> dict[str, Any] | None:
         h = self.history.get(number)
@@ -102,3 +117,4 @@ class LapLog:
         self.history.clear()
         self.averages.clear()
         self.lap_ms.clear()
+        self.settled_flags.clear()
