@@ -10,19 +10,37 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from operator import attrgetter
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from .state import CarPosition
 from .timefmt import _FORMAT_CACHE, format_delta, laps_text
 
-__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "DEFAULT_TYPICAL_LAP_MS"]
+__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "record", "Changes",
+           "DEFAULT_TYPICAL_LAP_MS"]
 
-Setter = Callable[[CarPosition, str, Any], None]
+# The pass's change record (the engine's `_car_changes`): car -> {field: value now shown}, in the
+# order the fields were set; the order of cars and of their fields is the order of the patches.
+Changes = dict[CarPosition, dict[str, Any]]
 
 DEFAULT_TYPICAL_LAP_MS = 300_000  # 5:00 when nobody has a lap time yet
 
 # Laps-behind text for the usual differences (a car ahead in laps shows "")
 _LAPS_TEXT = {d: ("" if d < 0 else laps_text(d)) for d in range(-50, 1000)}
+
+
+def record(changes: Changes, car: CarPosition, attr: str, value: Any) -> None:
+    """Publish a derived field the caller found changed: set it and add it to the pass's record.
+
+    Derived fields have no parsed caches on the car (the engine's `_set` keeps those for inputs),
+    so the attribute is all there is to update. update_gaps, the hottest loop, inlines this (a call
+    per field cost more than the recording itself).
+    """
+    setattr(car, attr, value)
+    ch = changes.get(car)
+    if ch is None:
+        changes[car] = {attr: value}
+    else:
+        ch[attr] = value
 
 
 def gap_threshold_ms(cars: Sequence[CarPosition]) -> int:
@@ -50,17 +68,18 @@ def gap_value(car: CarPosition, other: CarPosition, threshold: int, other_must_h
 
 
 def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, threshold: int,
-                gap_attr: str, diff_attr: str, setter: Setter, diffs_only: bool = False,
+                gap_attr: str, diff_attr: str, changes: Changes, diffs_only: bool = False,
                 band: tuple[int, int] | None = None) -> None:
     """Recompute gap/diff for the cars at `indexes` of the position-ordered group (all if None).
 
     This is the hottest loop of the engine, hence the inlined rules (same as gap_value) and
-    compare-before-set: most recomputations produce the value already shown.
+    recording (same as record), and compare-before-set: most recomputations produce the value
+    already shown.
     """
     if not ordered:
         return
     if band is not None:
-        _update_band(ordered, threshold, gap_attr, diff_attr, setter, band)
+        _update_band(ordered, threshold, gap_attr, diff_attr, changes, band)
         return
     leader = ordered[0]
     lead_laps = leader.last_lap_completed
@@ -76,9 +95,9 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
             continue  # no total time: keep whatever was shown before
         if i == 0:
             if getattr(car, gap_attr) != "":
-                setter(car, gap_attr, "")
+                record(changes, car, gap_attr, "")
             if getattr(car, diff_attr) != "":
-                setter(car, diff_attr, "")
+                record(changes, car, diff_attr, "")
             continue
         laps = car.last_lap_completed
         if not diffs_only:
@@ -99,7 +118,12 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
                 if v is None:
                     v = "" if d < 0 else laps_text(d)
             if v is not None and getattr(car, gap_attr) != v:
-                setter(car, gap_attr, v)
+                setattr(car, gap_attr, v)
+                ch = changes.get(car)
+                if ch is None:
+                    changes[car] = {gap_attr: v}
+                else:
+                    ch[gap_attr] = v
         v = None
         if laps == lead_laps:
             g = own - lead_ms
@@ -113,11 +137,16 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
             if v is None:
                 v = "" if d < 0 else laps_text(d)
         if v is not None and getattr(car, diff_attr) != v:
-            setter(car, diff_attr, v)
+            setattr(car, diff_attr, v)
+            ch = changes.get(car)
+            if ch is None:
+                changes[car] = {diff_attr: v}
+            else:
+                ch[diff_attr] = v
 
 
 def _update_band(ordered: Sequence[CarPosition], threshold: int, gap_attr: str, diff_attr: str,
-                 setter: Setter, band: tuple[int, int]) -> None:
+                 changes: Changes, band: tuple[int, int]) -> None:
     """After the guard moved from one bound of `band` to the other, only same-lap deltas inside
     the band can publish a different value; everything else would recompute to what it shows."""
     lo, hi = band
@@ -136,13 +165,13 @@ def _update_band(ordered: Sequence[CarPosition], threshold: int, gap_attr: str, 
             if lo < g <= hi and 0 <= g <= threshold:
                 v = format_delta(g)
                 if getattr(car, gap_attr) != v:
-                    setter(car, gap_attr, v)
+                    record(changes, car, gap_attr, v)
         if laps == lead_laps:
             g = own - lead_ms
             if lo < g <= hi and 0 <= g <= threshold:
                 v = format_delta(g)
                 if getattr(car, diff_attr) != v:
-                    setter(car, diff_attr, v)
+                    record(changes, car, diff_attr, v)
 
 
 def fast_key(c: CarPosition) -> tuple[int, int, int, str]:
@@ -154,7 +183,7 @@ def fast_key(c: CarPosition) -> tuple[int, int, int, str]:
 _by_fast_key = attrgetter("_fkey")  # the engine refreshes car._fkey whenever bt/bl change
 
 
-def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, setter: Setter,
+def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, changes: Changes,
                           previous: list[CarPosition] | None = None,
                           changed: set[CarPosition] | frozenset = frozenset()) -> list[CarPosition]:
     """Qualifying-order gaps. With the previous ranking and the cars whose best changed, only
@@ -165,9 +194,9 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
         for c in cars:
             if c._bt_ms <= 0:
                 if getattr(c, gap_attr) != "":
-                    setter(c, gap_attr, "")
+                    record(changes, c, gap_attr, "")
                 if getattr(c, diff_attr) != "":
-                    setter(c, diff_attr, "")
+                    record(changes, c, diff_attr, "")
         lo, hi = 0, len(ranked)
     else:
         ranked = previous
@@ -179,9 +208,9 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
         for c in changed:
             if c._bt_ms <= 0:  # lost its best time: leaves the ranking
                 if getattr(c, gap_attr) != "":
-                    setter(c, gap_attr, "")
+                    record(changes, c, gap_attr, "")
                 if getattr(c, diff_attr) != "":
-                    setter(c, diff_attr, "")
+                    record(changes, c, diff_attr, "")
             if c in ranked:
                 i = ranked.index(c)  # before any removal shifts the slots
                 if i < lo:
@@ -217,9 +246,9 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
         lo = 1
         hi = len(ranked)  # a new fastest car changes every difference
         if getattr(fastest, gap_attr) != "":
-            setter(fastest, gap_attr, "")
+            record(changes, fastest, gap_attr, "")
         if getattr(fastest, diff_attr) != "":
-            setter(fastest, diff_attr, "")
+            record(changes, fastest, diff_attr, "")
     fmt = _FORMAT_CACHE.get
     prev_t = ranked[lo - 1]._bt_ms
     for i in range(lo, hi):
@@ -230,10 +259,10 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             v = format_delta(t - prev_t)
         prev_t = t
         if getattr(c, gap_attr) != v:
-            setter(c, gap_attr, v)
+            record(changes, c, gap_attr, v)
         v = fmt(t - best)
         if v is None:
             v = format_delta(t - best)
         if getattr(c, diff_attr) != v:
-            setter(c, diff_attr, v)
+            record(changes, c, diff_attr, v)
     return ranked
