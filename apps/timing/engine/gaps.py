@@ -19,7 +19,8 @@ from .state import CarPosition
 from .timefmt import _FORMAT_CACHE, format_delta, laps_text
 
 __all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_overall_gaps", "update_class_gaps",
-           "update_fast_time_gaps", "record", "Changes", "DEFAULT_TYPICAL_LAP_MS"]
+           "update_fast_time_gaps", "update_overall_fast_time_gaps", "update_class_fast_time_gaps", "record",
+           "Changes", "DEFAULT_TYPICAL_LAP_MS"]
 
 # The pass's change record (the engine's `_car_changes`): car -> {field: value now shown}, in the
 # order the fields were set; the order of cars and of their fields is the order of the patches.
@@ -35,8 +36,8 @@ def record(changes: Changes, car: CarPosition, attr: str, value: Any) -> None:
     """Publish a derived field the caller found changed: set it and add it to the pass's record.
 
     Derived fields have no parsed caches on the car (the engine's `_set` keeps those for inputs),
-    so the attribute is all there is to update. update_gaps, the hottest loop, inlines this (a call
-    per field cost more than the recording itself).
+    so the attribute is all there is to update. The loops of update_gaps and update_fast_time_gaps
+    inline this (a call per field cost more than the recording itself).
     """
     setattr(car, attr, value)
     ch = changes.get(car)
@@ -192,7 +193,8 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                           changed: set[CarPosition] | frozenset = frozenset()) -> list[CarPosition]:
     """Qualifying-order gaps. With the previous ranking and the cars whose best changed, only
     the stretch of the ranking that moved is recomputed (a faster lap usually moves one car up
-    a few places). Returns the new ranking for next time (`previous`, updated in place)."""
+    a few places). Returns the new ranking for next time (`previous`, updated in place). The
+    enrichment runs its copies with plain attribute access (see _with_attrs)."""
     if previous is None:
         ranked = sorted([c for c in cars if c._bt_ms > 0], key=_by_fast_key)
         for c in cars:
@@ -255,7 +257,7 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             record(changes, fastest, diff_attr, "")
     fmt = _FORMAT_CACHE.get
     prev_t = ranked[lo - 1]._bt_ms
-    for i in range(lo, hi):
+    for i in range(lo, hi):  # (recording inlined, as in update_gaps)
         c = ranked[i]
         t = c._bt_ms
         v = fmt(t - prev_t)
@@ -263,12 +265,22 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             v = format_delta(t - prev_t)
         prev_t = t
         if getattr(c, gap_attr) != v:
-            record(changes, c, gap_attr, v)
+            setattr(c, gap_attr, v)
+            ch = changes.get(c)
+            if ch is None:
+                changes[c] = {gap_attr: v}
+            else:
+                ch[gap_attr] = v
         v = fmt(t - best)
         if v is None:
             v = format_delta(t - best)
         if getattr(c, diff_attr) != v:
-            record(changes, c, diff_attr, v)
+            setattr(c, diff_attr, v)
+            ch = changes.get(c)
+            if ch is None:
+                changes[c] = {diff_attr: v}
+            else:
+                ch[diff_attr] = v
     return ranked
 
 
@@ -348,7 +360,10 @@ class _AttrAccess(ast.NodeTransformer):
         return ast.copy_location(ast.Assign([target], call.args[2]), node)
 
 
-# update_gaps for the enrichment's two attribute pairs (see _with_attrs)
+# The gap functions for the enrichment's attribute pairs (see _with_attrs)
 update_overall_gaps, update_class_gaps = _with_attrs(
     update_gaps, {"gap_attr": "overall_gap", "diff_attr": "overall_difference"},
     {"gap_attr": "in_class_gap", "diff_attr": "in_class_difference"})
+update_overall_fast_time_gaps, update_class_fast_time_gaps = _with_attrs(
+    update_fast_time_gaps, {"gap_attr": "overall_gap_by_fast_time", "diff_attr": "overall_difference_by_fast_time"},
+    {"gap_attr": "in_class_gap_by_fast_time", "diff_attr": "in_class_difference_by_fast_time"})

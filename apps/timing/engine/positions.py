@@ -14,8 +14,8 @@ from itertools import count
 from operator import attrgetter
 from typing import Any, Iterable
 
-from .gaps import (DEFAULT_TYPICAL_LAP_MS, Changes, record, update_class_gaps, update_fast_time_gaps,
-                   update_overall_gaps)
+from .gaps import (DEFAULT_TYPICAL_LAP_MS, Changes, record, update_class_fast_time_gaps, update_class_gaps,
+                   update_overall_fast_time_gaps, update_overall_gaps)
 from .state import INVALID_POSITION, CarPosition
 
 __all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
@@ -313,11 +313,11 @@ class Enricher:
             if g.fast_dirty:
                 g.fast_dirty = False
                 if g is overall:
-                    g.fast_ranked = update_fast_time_gaps(
+                    g.fast_ranked = update_overall_fast_time_gaps(
                         g.cars, "overall_gap_by_fast_time", "overall_difference_by_fast_time", changes,
                         g.fast_ranked, g.fast_changed)
                 else:
-                    g.fast_ranked = update_fast_time_gaps(
+                    g.fast_ranked = update_class_fast_time_gaps(
                         g.cars, "in_class_gap_by_fast_time", "in_class_difference_by_fast_time", changes,
                         g.fast_ranked, g.fast_changed)
                 g.fast_changed.clear()

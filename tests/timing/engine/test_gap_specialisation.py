@@ -1,6 +1,7 @@
-"""update_overall_gaps / update_class_gaps are update_gaps recompiled with plain attribute access
-for one attribute pair (gaps._with_attrs). They must compute and record exactly what the general
-function does, and must really be the specialised copies (no getattr/setattr left)."""
+"""update_overall_gaps / update_class_gaps (and the fast-time twins) are update_gaps
+(update_fast_time_gaps) recompiled with plain attribute access for one attribute pair
+(gaps._with_attrs). They must compute and record exactly what the general function does, and
+must really be the specialised copies (no getattr/setattr left)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from typing import Any
 import pytest
 
 from apps.timing.engine import gaps
-from apps.timing.engine.gaps import _with_attrs, update_class_gaps, update_gaps, update_overall_gaps
+from apps.timing.engine.gaps import (_with_attrs, fast_key, update_class_fast_time_gaps, update_class_gaps,
+                                     update_fast_time_gaps, update_gaps, update_overall_fast_time_gaps,
+                                     update_overall_gaps)
 from apps.timing.engine.state import CarPosition
 
 PAIRS = [(update_overall_gaps, "overall_gap", "overall_difference"),
          (update_class_gaps, "in_class_gap", "in_class_difference")]
+FAST_PAIRS = [(update_overall_fast_time_gaps, "overall_gap_by_fast_time", "overall_difference_by_fast_time"),
+              (update_class_fast_time_gaps, "in_class_gap_by_fast_time", "in_class_difference_by_fast_time")]
 SHOWN = [None, "", "1.000", "0.500", "1 lap", "2 laps", "1:02.345"]
 
 
@@ -63,16 +68,69 @@ def test_specialised_copies_match_the_general_function(seed: int) -> None:
     assert _record_list(twins, twin_before) == _record_list(cars, before)
 
 
-@pytest.mark.parametrize("fast, gap_attr, diff_attr", PAIRS)
-def test_the_copies_are_specialised(fast, gap_attr, diff_attr) -> None:
+def _fast_group(rnd: random.Random, n: int) -> list[CarPosition]:
+    cars = []
+    for i in range(n):
+        c = CarPosition(number=str(i + 1))
+        _set_best(c, rnd)
+        for attr in ("overall_gap_by_fast_time", "overall_difference_by_fast_time", "in_class_gap_by_fast_time",
+                     "in_class_difference_by_fast_time"):
+            setattr(c, attr, rnd.choice(SHOWN))
+        cars.append(c)
+    return cars
+
+
+def _set_best(c: CarPosition, rnd: random.Random) -> None:
+    c._bt_ms = rnd.choice([0, 60_000, 60_500, 61_000, rnd.randint(59_000, 70_000)])
+    c.best_lap = rnd.randint(0, 9) if c._bt_ms else 0
+    c._fkey = fast_key(c)
+
+
+def _fast_state(cars: list[CarPosition]) -> list[tuple[Any, ...]]:
+    return [(c.overall_gap_by_fast_time, c.overall_difference_by_fast_time, c.in_class_gap_by_fast_time,
+             c.in_class_difference_by_fast_time) for c in cars]
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_specialised_fast_time_copies_match_the_general_function(seed: int) -> None:
+    rnd = random.Random(seed)
+    fast, gap_attr, diff_attr = FAST_PAIRS[seed % 2]
+    n = rnd.randint(1, 12)
+    cars, twins = _fast_group(random.Random(seed), n), _fast_group(random.Random(seed), n)
+    ranked: list[CarPosition] | None = None
+    twin_ranked: list[CarPosition] | None = None
+    for step in range(4):
+        # a ranking from scratch first, then updates after some cars' best times changed
+        picked = set(rnd.sample(range(n), rnd.randint(1, n))) if step else set()
+        bests = random.Random(rnd.random())
+        for i in sorted(picked):
+            state = bests.getstate()
+            _set_best(cars[i], bests)
+            bests.setstate(state)
+            _set_best(twins[i], bests)
+        changes: dict[CarPosition, dict[str, Any]] = {}
+        twin_changes: dict[CarPosition, dict[str, Any]] = {}
+        # (the changed cars in the same order for both: a set's order follows the objects' ids)
+        ranked = update_fast_time_gaps(cars, gap_attr, diff_attr, changes, ranked,
+                                       [cars[i] for i in sorted(picked)])  # type: ignore[arg-type]
+        twin_ranked = fast(twins, gap_attr, diff_attr, twin_changes, twin_ranked, [twins[i] for i in sorted(picked)])
+        assert [c.number for c in twin_ranked] == [c.number for c in ranked]
+        assert _fast_state(twins) == _fast_state(cars)
+        assert _record_list(twins, twin_changes) == _record_list(cars, changes)
+
+
+@pytest.mark.parametrize("fast, general, gap_attr, diff_attr",
+                         [(f, update_gaps, g, d) for f, g, d in PAIRS]
+                         + [(f, update_fast_time_gaps, g, d) for f, g, d in FAST_PAIRS])
+def test_the_copies_are_specialised(fast, general, gap_attr, diff_attr) -> None:
     names = fast.__code__.co_names
-    assert fast is not update_gaps
+    assert fast is not general
     assert "getattr" not in names and "setattr" not in names
     assert gap_attr in names and diff_attr in names
     # the copy runs in the module's namespace, from the module's lines
     assert fast.__globals__ is gaps.__dict__
-    assert fast.__code__.co_firstlineno == update_gaps.__code__.co_firstlineno
-    assert fast.__code__.co_filename == update_gaps.__code__.co_filename
+    assert fast.__code__.co_firstlineno == general.__code__.co_firstlineno
+    assert fast.__code__.co_filename == general.__code__.co_filename
 
 
 def test_without_source_the_function_itself_is_used() -> None:
