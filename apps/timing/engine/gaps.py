@@ -8,6 +8,7 @@ recompute only the cars whose inputs changed.
 
 from __future__ import annotations
 
+import __future__
 import ast
 import linecache
 from bisect import bisect_left, bisect_right, insort
@@ -293,11 +294,13 @@ def _with_attrs(func: Callable[..., Any], *variants: dict[str, str]) -> list[Cal
     a getattr() call with the name in a variable goes through the generic lookup every time, and
     update_gaps does two or three per car. The copies are compiled from `func`'s own source, so
     there is one version to read and maintain; they take the same arguments (the parameters
-    still name the fields in the change record). Without the source (a bytecode-only install)
-    `func` itself stands in for every copy: it computes the same.
+    still name the fields in the change record). Without the source `func` was compiled from (a
+    bytecode-only install, a file edited since) `func` itself stands in for every copy: it
+    computes the same. Cost: about 3 ms per function, once, at import.
     """
     code = func.__code__
-    lines = linecache.getlines(code.co_filename)
+    linecache.checkcache(code.co_filename)
+    lines = linecache.getlines(code.co_filename, func.__globals__)
     first = code.co_firstlineno  # the def line
     end = first  # up to the next line that starts in the first column (cheaper than inspect's search)
     while end < len(lines) and lines[end][:1] in (" ", "\t", "\n", "#"):
@@ -307,23 +310,29 @@ def _with_attrs(func: Callable[..., Any], *variants: dict[str, str]) -> list[Cal
         body = ast.parse("\n" * (first - 1) + "".join(lines[first - 1:end])).body
     except SyntaxError:
         body = []
-    if not body or not isinstance(body[0], ast.FunctionDef) or body[0].name != func.__name__:
+    module = ast.Module(body[:1], [])
+    if not body or not isinstance(body[0], ast.FunctionDef) or _function_code(module, code) != code:
         return [func] * len(variants)
     access = _AttrAccess(set(variants[0]))
-    module = ast.Module([access.visit(body[0])], [])
+    access.visit(module)
     out = []
     for attrs in variants:
         for node, param in access.nodes:
             node.attr = attrs[param]
-        consts = compile(module, code.co_filename, "exec").co_consts
-        f = FunctionType(next(c for c in consts if isinstance(c, CodeType)), func.__globals__, func.__name__,
-                         func.__defaults__)
+        f = FunctionType(_function_code(module, code), func.__globals__, func.__name__, func.__defaults__)
         f.__kwdefaults__ = func.__kwdefaults__
         f.__doc__ = func.__doc__
         f.__annotations__ = func.__annotations__
         f.__qualname__ = f"{func.__qualname__}[{', '.join(attrs.values())}]"
         out.append(f)
     return out
+
+
+def _function_code(module: ast.Module, like: CodeType) -> CodeType:
+    """The code of the function defined by `module`, compiled as `like` was (file, __future__s)."""
+    flags = like.co_flags & __future__.annotations.compiler_flag  # (the one __future__ that still matters)
+    return next(c for c in compile(module, like.co_filename, "exec", flags, dont_inherit=True).co_consts
+                if isinstance(c, CodeType))
 
 
 class _AttrAccess(ast.NodeTransformer):

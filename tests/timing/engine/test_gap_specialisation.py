@@ -5,7 +5,9 @@ must really be the specialised copies (no getattr/setattr left)."""
 
 from __future__ import annotations
 
+import importlib.util
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,3 +151,16 @@ def test_only_the_named_parameters_are_specialised() -> None:
     names = f.__code__.co_names
     assert "overall_gap" in names and "setattr" not in names and "getattr" in names  # (for q)
     assert f(CarPosition(in_class_gap="x"), "overall_gap", "in_class_gap", "1.000") == ("1.000", "x")
+
+
+def test_a_source_edited_since_import_is_not_used(tmp_path: Path) -> None:
+    path = tmp_path / "edited_module.py"
+    path.write_text("def f(car, a):\n    return getattr(car, a)\n")
+    spec = importlib.util.spec_from_file_location("edited_module", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (fast,) = _with_attrs(module.f, {"a": "overall_gap"})
+    assert fast is not module.f  # the source as imported: specialised
+    path.write_text("def f(car, a):\n    return getattr(car, 'in_class_gap')  # edited\n")
+    assert _with_attrs(module.f, {"a": "overall_gap"}) == [module.f]
