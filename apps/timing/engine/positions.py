@@ -353,10 +353,9 @@ class Enricher:
         if len(reranked) == 1:
             # The usual pass: one car changed position. Every slot between its old and new
             # place gets a new occupant (the others shift by one), and nothing else moves.
-            c = next(iter(reranked))
+            c = reranked.pop()
             i = index.get(c, -1)
             if 0 <= i < len(cars) and cars[i] is c:
-                reranked.clear()
                 del cars[i]
                 j = bisect_left(cars, c._rank, key=_pos_key)
                 cars.insert(j, c)
@@ -371,6 +370,7 @@ class Enricher:
                 if i == 0:
                     g.full = True  # a new leader changes every car's difference
                 return
+            reranked.add(c)  # (not where the index says: the general way below)
         if len(reranked) <= 3:
             # The rest of the group is still in order and ranks are unique (arrival order
             # breaks ties), so moving the few re-ranked cars gives what a sort would.
