@@ -31,6 +31,11 @@ DEFAULT_TYPICAL_LAP_MS = 300_000  # 5:00 when nobody has a lap time yet
 
 # Laps-behind text for the usual differences (a car ahead in laps shows "")
 _LAPS_TEXT = {d: ("" if d < 0 else laps_text(d)) for d in range(-50, 1000)}
+# The gap loops look texts up here (None: not memoised yet) instead of calling format_delta /
+# laps_text: the calls are what costs. Bound once here rather than per call of the loops, which
+# mostly handle one or two cars. (timefmt only ever clears its cache, so the lookup stays valid.)
+_delta_text = _FORMAT_CACHE.get
+_laps_behind_text = _LAPS_TEXT.get
 
 
 def record(changes: Changes, car: CarPosition, attr: str, value: Any) -> None:
@@ -91,9 +96,8 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
     lead_laps = leader.last_lap_completed
     lead_ms = leader._ttm_ms
     rng = range(len(ordered)) if indexes is None else indexes
-    # Text lookups inlined: format_delta/laps_text are memoised, the calls are what costs.
-    fmt = _FORMAT_CACHE.get
-    laps_of = _LAPS_TEXT.get
+    fmt = _delta_text
+    laps_of = _laps_behind_text
     for i in rng:
         car = ordered[i]
         own = car._ttm_ms
@@ -256,7 +260,7 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             record(changes, fastest, gap_attr, "")
         if getattr(fastest, diff_attr) != "":
             record(changes, fastest, diff_attr, "")
-    fmt = _FORMAT_CACHE.get
+    fmt = _delta_text
     prev_t = ranked[lo - 1]._bt_ms
     for i in range(lo, hi):  # (recording inlined, as in update_gaps)
         c = ranked[i]

@@ -1,7 +1,8 @@
 """update_overall_gaps / update_class_gaps (and the fast-time twins) are update_gaps
 (update_fast_time_gaps) recompiled with plain attribute access for one attribute pair
 (gaps._with_attrs). They must compute and record exactly what the general function does, and
-must really be the specialised copies (no getattr/setattr left)."""
+must really be the specialised copies (no getattr/setattr left). Also the loops' other shortcut:
+text lookups bound once at import."""
 
 from __future__ import annotations
 
@@ -164,3 +165,14 @@ def test_a_source_edited_since_import_is_not_used(tmp_path: Path) -> None:
     assert fast is not module.f  # the source as imported: specialised
     path.write_text("def f(car, a):\n    return getattr(car, 'in_class_gap')  # edited\n")
     assert _with_attrs(module.f, {"a": "overall_gap"}) == [module.f]
+
+
+def test_the_gap_loops_look_up_the_live_text_caches() -> None:
+    # bound once at import: they must stay the very dicts timefmt and gaps fill (timefmt only
+    # ever clears its cache)
+    from apps.timing.engine import timefmt
+
+    assert gaps._delta_text.__self__ is timefmt._FORMAT_CACHE
+    assert gaps._laps_behind_text.__self__ is gaps._LAPS_TEXT
+    timefmt.format_delta(123_456)
+    assert gaps._delta_text(123_456) == "2:03.456"
