@@ -8,21 +8,49 @@ recompute only the cars whose inputs changed.
 
 from __future__ import annotations
 
+import __future__
+import ast
+import linecache
 from bisect import bisect_left, bisect_right, insort
 from operator import attrgetter
+from types import CodeType, FunctionType
 from typing import Any, Callable, Iterable, Sequence
 
 from .state import CarPosition
 from .timefmt import _FORMAT_CACHE, format_delta, laps_text
 
-__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "DEFAULT_TYPICAL_LAP_MS"]
+__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_overall_gaps", "update_class_gaps",
+           "update_fast_time_gaps", "update_overall_fast_time_gaps", "update_class_fast_time_gaps", "record",
+           "Changes", "DEFAULT_TYPICAL_LAP_MS"]
 
-Setter = Callable[[CarPosition, str, Any], None]
+# The pass's change record (the engine's `_car_changes`): car -> {field: value now shown}, in the
+# order the fields were set; the order of cars and of their fields is the order of the patches.
+Changes = dict[CarPosition, dict[str, Any]]
 
 DEFAULT_TYPICAL_LAP_MS = 300_000  # 5:00 when nobody has a lap time yet
 
 # Laps-behind text for the usual differences (a car ahead in laps shows "")
 _LAPS_TEXT = {d: ("" if d < 0 else laps_text(d)) for d in range(-50, 1000)}
+# The gap loops look texts up here (None: not memoised yet) instead of calling format_delta /
+# laps_text: the calls are what costs. Bound once here rather than per call of the loops, which
+# mostly handle one or two cars. (timefmt only ever clears its cache, so the lookup stays valid.)
+_delta_text = _FORMAT_CACHE.get
+_laps_behind_text = _LAPS_TEXT.get
+
+
+def record(changes: Changes, car: CarPosition, attr: str, value: Any) -> None:
+    """Publish a derived field the caller found changed: set it and add it to the pass's record.
+
+    Derived fields have no parsed caches on the car (the engine's `_set` keeps those for inputs),
+    so the attribute is all there is to update. The loops of update_gaps and update_fast_time_gaps
+    inline this (a call per field cost more than the recording itself).
+    """
+    setattr(car, attr, value)
+    ch = changes.get(car)
+    if ch is None:
+        changes[car] = {attr: value}
+    else:
+        ch[attr] = value
 
 
 def gap_threshold_ms(cars: Sequence[CarPosition]) -> int:
@@ -50,25 +78,26 @@ def gap_value(car: CarPosition, other: CarPosition, threshold: int, other_must_h
 
 
 def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, threshold: int,
-                gap_attr: str, diff_attr: str, setter: Setter, diffs_only: bool = False,
+                gap_attr: str, diff_attr: str, changes: Changes, diffs_only: bool = False,
                 band: tuple[int, int] | None = None) -> None:
     """Recompute gap/diff for the cars at `indexes` of the position-ordered group (all if None).
 
     This is the hottest loop of the engine, hence the inlined rules (same as gap_value) and
-    compare-before-set: most recomputations produce the value already shown.
+    recording (same as record), and compare-before-set: most recomputations produce the value
+    already shown. The enrichment runs its copies with plain attribute access (update_overall_gaps,
+    update_class_gaps: see _with_attrs).
     """
     if not ordered:
         return
     if band is not None:
-        _update_band(ordered, threshold, gap_attr, diff_attr, setter, band)
+        _update_band(ordered, threshold, gap_attr, diff_attr, changes, band)
         return
     leader = ordered[0]
     lead_laps = leader.last_lap_completed
     lead_ms = leader._ttm_ms
     rng = range(len(ordered)) if indexes is None else indexes
-    # Text lookups inlined: format_delta/laps_text are memoised, the calls are what costs.
-    fmt = _FORMAT_CACHE.get
-    laps_of = _LAPS_TEXT.get
+    fmt = _delta_text
+    laps_of = _laps_behind_text
     for i in rng:
         car = ordered[i]
         own = car._ttm_ms
@@ -76,9 +105,9 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
             continue  # no total time: keep whatever was shown before
         if i == 0:
             if getattr(car, gap_attr) != "":
-                setter(car, gap_attr, "")
+                record(changes, car, gap_attr, "")
             if getattr(car, diff_attr) != "":
-                setter(car, diff_attr, "")
+                record(changes, car, diff_attr, "")
             continue
         laps = car.last_lap_completed
         if not diffs_only:
@@ -99,7 +128,12 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
                 if v is None:
                     v = "" if d < 0 else laps_text(d)
             if v is not None and getattr(car, gap_attr) != v:
-                setter(car, gap_attr, v)
+                setattr(car, gap_attr, v)
+                ch = changes.get(car)
+                if ch is None:
+                    changes[car] = {gap_attr: v}
+                else:
+                    ch[gap_attr] = v
         v = None
         if laps == lead_laps:
             g = own - lead_ms
@@ -113,11 +147,16 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
             if v is None:
                 v = "" if d < 0 else laps_text(d)
         if v is not None and getattr(car, diff_attr) != v:
-            setter(car, diff_attr, v)
+            setattr(car, diff_attr, v)
+            ch = changes.get(car)
+            if ch is None:
+                changes[car] = {diff_attr: v}
+            else:
+                ch[diff_attr] = v
 
 
 def _update_band(ordered: Sequence[CarPosition], threshold: int, gap_attr: str, diff_attr: str,
-                 setter: Setter, band: tuple[int, int]) -> None:
+                 changes: Changes, band: tuple[int, int]) -> None:
     """After the guard moved from one bound of `band` to the other, only same-lap deltas inside
     the band can publish a different value; everything else would recompute to what it shows."""
     lo, hi = band
@@ -136,13 +175,13 @@ def _update_band(ordered: Sequence[CarPosition], threshold: int, gap_attr: str, 
             if lo < g <= hi and 0 <= g <= threshold:
                 v = format_delta(g)
                 if getattr(car, gap_attr) != v:
-                    setter(car, gap_attr, v)
+                    record(changes, car, gap_attr, v)
         if laps == lead_laps:
             g = own - lead_ms
             if lo < g <= hi and 0 <= g <= threshold:
                 v = format_delta(g)
                 if getattr(car, diff_attr) != v:
-                    setter(car, diff_attr, v)
+                    record(changes, car, diff_attr, v)
 
 
 def fast_key(c: CarPosition) -> tuple[int, int, int, str]:
@@ -154,20 +193,21 @@ def fast_key(c: CarPosition) -> tuple[int, int, int, str]:
 _by_fast_key = attrgetter("_fkey")  # the engine refreshes car._fkey whenever bt/bl change
 
 
-def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, setter: Setter,
+def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, changes: Changes,
                           previous: list[CarPosition] | None = None,
                           changed: set[CarPosition] | frozenset = frozenset()) -> list[CarPosition]:
     """Qualifying-order gaps. With the previous ranking and the cars whose best changed, only
     the stretch of the ranking that moved is recomputed (a faster lap usually moves one car up
-    a few places). Returns the new ranking for next time (`previous`, updated in place)."""
+    a few places). Returns the new ranking for next time (`previous`, updated in place). The
+    enrichment runs its copies with plain attribute access (see _with_attrs)."""
     if previous is None:
         ranked = sorted([c for c in cars if c._bt_ms > 0], key=_by_fast_key)
         for c in cars:
             if c._bt_ms <= 0:
                 if getattr(c, gap_attr) != "":
-                    setter(c, gap_attr, "")
+                    record(changes, c, gap_attr, "")
                 if getattr(c, diff_attr) != "":
-                    setter(c, diff_attr, "")
+                    record(changes, c, diff_attr, "")
         lo, hi = 0, len(ranked)
     else:
         ranked = previous
@@ -179,9 +219,9 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
         for c in changed:
             if c._bt_ms <= 0:  # lost its best time: leaves the ranking
                 if getattr(c, gap_attr) != "":
-                    setter(c, gap_attr, "")
+                    record(changes, c, gap_attr, "")
                 if getattr(c, diff_attr) != "":
-                    setter(c, diff_attr, "")
+                    record(changes, c, diff_attr, "")
             if c in ranked:
                 i = ranked.index(c)  # before any removal shifts the slots
                 if i < lo:
@@ -217,12 +257,12 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
         lo = 1
         hi = len(ranked)  # a new fastest car changes every difference
         if getattr(fastest, gap_attr) != "":
-            setter(fastest, gap_attr, "")
+            record(changes, fastest, gap_attr, "")
         if getattr(fastest, diff_attr) != "":
-            setter(fastest, diff_attr, "")
-    fmt = _FORMAT_CACHE.get
+            record(changes, fastest, diff_attr, "")
+    fmt = _delta_text
     prev_t = ranked[lo - 1]._bt_ms
-    for i in range(lo, hi):
+    for i in range(lo, hi):  # (recording inlined, as in update_gaps)
         c = ranked[i]
         t = c._bt_ms
         v = fmt(t - prev_t)
@@ -230,10 +270,113 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             v = format_delta(t - prev_t)
         prev_t = t
         if getattr(c, gap_attr) != v:
-            setter(c, gap_attr, v)
+            setattr(c, gap_attr, v)
+            ch = changes.get(c)
+            if ch is None:
+                changes[c] = {gap_attr: v}
+            else:
+                ch[gap_attr] = v
         v = fmt(t - best)
         if v is None:
             v = format_delta(t - best)
         if getattr(c, diff_attr) != v:
-            setter(c, diff_attr, v)
+            setattr(c, diff_attr, v)
+            ch = changes.get(c)
+            if ch is None:
+                changes[c] = {diff_attr: v}
+            else:
+                ch[diff_attr] = v
     return ranked
+
+
+def _with_attrs(func: Callable[..., Any], *variants: dict[str, str]) -> list[Callable[..., Any]]:
+    """Copies of the module-level function `func`, one per variant {parameter: attribute} (all with
+    the same parameters, which `func` must not reassign), in which `getattr(x, p)` and the
+    statement `setattr(x, p, v)` read and write the variant's attribute for p directly.
+
+    CPython specialises a plain attribute access (a slot read costs a few machine instructions);
+    a getattr() call with the name in a variable goes through the generic lookup every time, and
+    update_gaps does two or three per car. The copies are compiled from `func`'s own source, so
+    there is one version to read and maintain; they take the same arguments (the parameters
+    still name the fields in the change record). Without the source `func` was compiled from (a
+    bytecode-only install, a file edited since) `func` itself stands in for every copy: it
+    computes the same. Cost: about 3 ms per function, once, at import.
+    """
+    code = func.__code__
+    linecache.checkcache(code.co_filename)
+    lines = linecache.getlines(code.co_filename, func.__globals__)
+    first = code.co_firstlineno  # the def line
+    end = first  # up to the next line that starts in the first column (cheaper than inspect's search)
+    while end < len(lines) and lines[end][:1] in (" ", "\t", "\n", "#"):
+        end += 1
+    try:
+        # (after blank lines that keep the line numbers, for tracebacks and coverage)
+        body = ast.parse("\n" * (first - 1) + "".join(lines[first - 1:end])).body
+    except SyntaxError:
+        body = []
+    module = ast.Module(body[:1], [])
+    if not body or not isinstance(body[0], ast.FunctionDef) or _function_code(module, code) != code:
+        return [func] * len(variants)
+    access = _AttrAccess(set(variants[0]))
+    access.visit(module)
+    out = []
+    for attrs in variants:
+        for node, param in access.nodes:
+            node.attr = attrs[param]
+        f = FunctionType(_function_code(module, code), func.__globals__, func.__name__, func.__defaults__)
+        f.__kwdefaults__ = func.__kwdefaults__
+        f.__doc__ = func.__doc__
+        f.__annotations__ = func.__annotations__
+        f.__qualname__ = f"{func.__qualname__}[{', '.join(attrs.values())}]"
+        out.append(f)
+    return out
+
+
+def _function_code(module: ast.Module, like: CodeType) -> CodeType:
+    """The code of the function defined by `module`, compiled as `like` was (file, __future__s)."""
+    flags = like.co_flags & __future__.annotations.compiler_flag  # (the one __future__ that still matters)
+    return next(c for c in compile(module, like.co_filename, "exec", flags, dont_inherit=True).co_consts
+                if isinstance(c, CodeType))
+
+
+class _AttrAccess(ast.NodeTransformer):
+    """Turns getattr(x, p) into x.<p> and the statement setattr(x, p, v) into x.<p> = v for the
+    names p in `params`, and keeps the new attribute nodes with their p (_with_attrs then sets
+    the attribute each copy accesses)."""
+
+    def __init__(self, params: set[str]) -> None:
+        self.params = params
+        self.nodes: list[tuple[ast.Attribute, str]] = []
+
+    def _access(self, call: ast.Call, builtin: str, nargs: int, ctx: ast.expr_context) -> ast.Attribute | None:
+        """x.<p> for a `builtin(x, p, ...)` call with `nargs` arguments, else None."""
+        if not (isinstance(call.func, ast.Name) and call.func.id == builtin and len(call.args) == nargs
+                and not call.keywords):
+            return None
+        name = call.args[1]
+        if not (isinstance(name, ast.Name) and name.id in self.params):
+            return None
+        node = ast.copy_location(ast.Attribute(call.args[0], name.id, ctx), call)
+        self.nodes.append((node, name.id))
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        return self._access(node, "getattr", 2, ast.Load()) or node
+
+    def visit_Expr(self, node: ast.Expr) -> ast.AST:
+        self.generic_visit(node)
+        call = node.value
+        target = self._access(call, "setattr", 3, ast.Store()) if isinstance(call, ast.Call) else None
+        if target is None:
+            return node
+        return ast.copy_location(ast.Assign([target], call.args[2]), node)
+
+
+# The gap functions for the enrichment's attribute pairs (see _with_attrs)
+update_overall_gaps, update_class_gaps = _with_attrs(
+    update_gaps, {"gap_attr": "overall_gap", "diff_attr": "overall_difference"},
+    {"gap_attr": "in_class_gap", "diff_attr": "in_class_difference"})
+update_overall_fast_time_gaps, update_class_fast_time_gaps = _with_attrs(
+    update_fast_time_gaps, {"gap_attr": "overall_gap_by_fast_time", "diff_attr": "overall_difference_by_fast_time"},
+    {"gap_attr": "in_class_gap_by_fast_time", "diff_attr": "in_class_difference_by_fast_time"})

@@ -12,14 +12,13 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from itertools import count
 from operator import attrgetter
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
-from .gaps import DEFAULT_TYPICAL_LAP_MS, update_fast_time_gaps, update_gaps
+from .gaps import (DEFAULT_TYPICAL_LAP_MS, Changes, record, update_class_fast_time_gaps, update_class_gaps,
+                   update_overall_fast_time_gaps, update_overall_gaps)
 from .state import INVALID_POSITION, CarPosition
 
 __all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
-
-Setter = Callable[[CarPosition, str, Any], None]
 
 OVERALL = object()  # key of the whole-field group; a class may legitimately be None
 
@@ -128,7 +127,8 @@ class Group:
 
 
 class Enricher:
-    """Keeps the groups and applies §5 derived fields through the engine's change-recording setter."""
+    """Keeps the groups and applies §5 derived fields, recording each change in the pass's change
+    record (the engine's `_car_changes`, see gaps.record)."""
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
                  "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "dirty_classes",
@@ -270,7 +270,7 @@ class Enricher:
             self.award_ok = False
 
     # ---- the pass ---------------------------------------------------------------
-    def run(self, cars: list[CarPosition], setter: Setter) -> None:
+    def run(self, cars: list[CarPosition], changes: Changes) -> None:
         overall = self.groups[OVERALL]
         dirty = self.dirty_classes
         if self.joined:
@@ -305,20 +305,20 @@ class Enricher:
         for g in todo:
             if g.order_dirty or g.p90_dirty or g.full or g.touched or g.moved:
                 if g is overall:
-                    self._gaps(g, "overall_gap", "overall_difference", setter)
+                    self._gaps(g, "overall_gap", "overall_difference", changes)
                 else:
-                    self._gaps(g, "in_class_gap", "in_class_difference", setter)
+                    self._gaps(g, "in_class_gap", "in_class_difference", changes)
         ranked = []  # the groups whose fast-time ranking was updated
         for g in todo:
             if g.fast_dirty:
                 g.fast_dirty = False
                 if g is overall:
-                    g.fast_ranked = update_fast_time_gaps(
-                        g.cars, "overall_gap_by_fast_time", "overall_difference_by_fast_time", setter,
+                    g.fast_ranked = update_overall_fast_time_gaps(
+                        g.cars, "overall_gap_by_fast_time", "overall_difference_by_fast_time", changes,
                         g.fast_ranked, g.fast_changed)
                 else:
-                    g.fast_ranked = update_fast_time_gaps(
-                        g.cars, "in_class_gap_by_fast_time", "in_class_difference_by_fast_time", setter,
+                    g.fast_ranked = update_class_fast_time_gaps(
+                        g.cars, "in_class_gap_by_fast_time", "in_class_difference_by_fast_time", changes,
                         g.fast_ranked, g.fast_changed)
                 g.fast_changed.clear()
                 ranked.append(g)
@@ -326,13 +326,13 @@ class Enricher:
             self.best_dirty = False
             if self.best_full:
                 self.best_full = False
-                self._best_flags(cars, setter)
+                self._best_flags(cars, changes)
             else:
                 # Without a membership change (best_full) only a re-ranked group's holder can move.
-                self._best_flags_from_rankings(ranked if self.best_ok else self.groups.values(), setter)
+                self._best_flags_from_rankings(ranked if self.best_ok else self.groups.values(), changes)
         if self.gained_dirty:
             self.gained_dirty = False
-            self._gained(cars, setter)
+            self._gained(cars, changes)
 
     def _sort(self, g: Group) -> None:
         cars = g.cars
@@ -353,10 +353,9 @@ class Enricher:
         if len(reranked) == 1:
             # The usual pass: one car changed position. Every slot between its old and new
             # place gets a new occupant (the others shift by one), and nothing else moves.
-            c = next(iter(reranked))
+            c = reranked.pop()
             i = index.get(c, -1)
             if 0 <= i < len(cars) and cars[i] is c:
-                reranked.clear()
                 del cars[i]
                 j = bisect_left(cars, c._rank, key=_pos_key)
                 cars.insert(j, c)
@@ -371,6 +370,7 @@ class Enricher:
                 if i == 0:
                     g.full = True  # a new leader changes every car's difference
                 return
+            reranked.add(c)  # (not where the index says: the general way below)
         if len(reranked) <= 3:
             # The rest of the group is still in order and ranks are unique (arrival order
             # breaks ties), so moving the few re-ranked cars gives what a sort would.
@@ -402,8 +402,9 @@ class Enricher:
         if 0 in moved:
             g.full = True  # a new leader changes every car's difference
 
-    def _gaps(self, g: Group, gap_attr: str, diff_attr: str, setter: Setter) -> None:
+    def _gaps(self, g: Group, gap_attr: str, diff_attr: str, changes: Changes) -> None:
         is_class = g.key is not OVERALL
+        update = update_class_gaps if is_class else update_overall_gaps  # gaps.update_gaps for these attrs
         if g.order_dirty:
             self._sort(g)
         moved = g.moved
@@ -413,7 +414,7 @@ class Enricher:
             for i in (range(len(cars)) if g.full else moved):
                 c = cars[i]
                 if c.class_position != i + 1:
-                    setter(c, "class_position", i + 1)
+                    record(changes, c, "class_position", i + 1)
                     self.gained_dirty = True
                     self.gained_cars.add(c)
         band = None
@@ -440,10 +441,10 @@ class Enricher:
             g.full = False
             g.touched.clear()
             moved.clear()
-            update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter)
+            update(g.cars, None, g.threshold, gap_attr, diff_attr, changes)
             return
         if band is not None:
-            update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, band=band)
+            update(g.cars, None, g.threshold, gap_attr, diff_attr, changes, band=band)
         touched = g.touched
         if not moved:
             if not touched:
@@ -454,9 +455,9 @@ class Enricher:
                 if i is None:
                     return
                 if not i:
-                    update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, diffs_only=True)
-                update_gaps(g.cars, (i, i + 1) if i + 1 < len(g.cars) else (i,), g.threshold, gap_attr,
-                            diff_attr, setter)
+                    update(g.cars, None, g.threshold, gap_attr, diff_attr, changes, diffs_only=True)
+                update(g.cars, (i, i + 1) if i + 1 < len(g.cars) else (i,), g.threshold, gap_attr, diff_attr,
+                       changes)
                 return
         index = g.index
         n = len(g.cars)
@@ -478,10 +479,10 @@ class Enricher:
                 idx.add(i + 1)
         g.touched.clear()
         if leader_touched:
-            update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, setter, diffs_only=True)
-        update_gaps(g.cars, sorted(idx), g.threshold, gap_attr, diff_attr, setter)
+            update(g.cars, None, g.threshold, gap_attr, diff_attr, changes, diffs_only=True)
+        update(g.cars, sorted(idx), g.threshold, gap_attr, diff_attr, changes)
 
-    def _best_flags(self, cars: list[CarPosition], setter: Setter) -> None:
+    def _best_flags(self, cars: list[CarPosition], changes: Changes) -> None:
         best: CarPosition | None = None
         class_best: dict[str | None, CarPosition] = {}
         for c in cars:
@@ -496,15 +497,15 @@ class Enricher:
         for c in cars:
             v = c is best
             if c.is_best_time != v:
-                setter(c, "is_best_time", v)
+                record(changes, c, "is_best_time", v)
             v = class_best.get(c.car_class) is c
             if c.is_best_time_class != v:
-                setter(c, "is_best_time_class", v)
+                record(changes, c, "is_best_time_class", v)
         for key, g in self.groups.items():
             g.best_holder = best if key is OVERALL else class_best.get(key)
         self.best_ok = True
 
-    def _best_flags_from_rankings(self, groups: Iterable[Group], setter: Setter) -> None:
+    def _best_flags_from_rankings(self, groups: Iterable[Group], changes: Changes) -> None:
         """Only best times changed: the head of each group's fast-time ranking is the holder."""
         best_ok = self.best_ok
         for g in groups:
@@ -529,17 +530,17 @@ class Enricher:
                 # Only the previous holder can carry the flag.
                 old = g.best_holder
                 if old is not None and old is not holder and getattr(old, attr):
-                    setter(old, attr, False)
+                    record(changes, old, attr, False)
             else:
                 for c in g.cars:
                     if getattr(c, attr) and c is not holder:
-                        setter(c, attr, False)
+                        record(changes, c, attr, False)
             if holder is not None and not getattr(holder, attr):
-                setter(holder, attr, True)
+                record(changes, holder, attr, True)
             g.best_holder = holder
         self.best_ok = True
 
-    def _gained(self, cars: list[CarPosition], setter: Setter) -> None:
+    def _gained(self, cars: list[CarPosition], changes: Changes) -> None:
         n_all = len(cars)
         groups = self.groups
         inv = INVALID_POSITION
@@ -563,7 +564,7 @@ class Enricher:
                 clipped.add(c)
             old = c.overall_positions_gained
             if old != g:
-                setter(c, "overall_positions_gained", g)
+                record(changes, c, "overall_positions_gained", g)
                 moved = True
                 if award_ok and (old > 0 or g > 0):
                     award_ok = _move_top(self.top, c, old, g, cand)
@@ -577,7 +578,7 @@ class Enricher:
                     clipped.add(c)
             old = c.in_class_positions_gained
             if old != cgv:
-                setter(c, "in_class_positions_gained", cgv)
+                record(changes, c, "in_class_positions_gained", cgv)
                 moved = True
                 if award_ok and (old > 0 or cgv > 0):
                     t = self.class_top.get(c.car_class)
@@ -603,7 +604,7 @@ class Enricher:
                     if c is prev:
                         continue
                     prev = c
-                    _award_flags(c, holder, class_top, setter)
+                    _award_flags(c, holder, class_top, changes)
                 cand.clear()
             return
         cand.clear()
@@ -628,7 +629,7 @@ class Enricher:
                     t[1].append(c)
         holder = top[0] if len(top) == 1 else None
         for c in cars:
-            _award_flags(c, holder, class_top, setter)
+            _award_flags(c, holder, class_top, changes)
         self.top = [top_v, top]
         self.class_top = class_top
         self.award_ok = True
@@ -653,16 +654,16 @@ _ordinal_key = attrgetter("ordinal")
 
 
 def _award_flags(car: CarPosition, holder: CarPosition | None, class_top: dict[str | None, list[Any]],
-                 setter: Setter) -> None:
+                 changes: Changes) -> None:
     """A car's "most positions gained" flags: overall for the single `holder` of the field's
     best gain, in class when it alone holds its class's best gain (class_top: [value, cars])."""
     v = car is holder
     if car.is_overall_most_positions_gained != v:
-        setter(car, "is_overall_most_positions_gained", v)
+        record(changes, car, "is_overall_most_positions_gained", v)
     t = class_top.get(car.car_class)
     v = t is not None and len(t[1]) == 1 and t[1][0] is car
     if car.is_class_most_positions_gained != v:
-        setter(car, "is_class_most_positions_gained", v)
+        record(changes, car, "is_class_most_positions_gained", v)
 
 
 def _move_top(t: list[Any], car: CarPosition, old: int, new: int, cand: list[CarPosition]) -> bool:
