@@ -8,20 +8,15 @@ recompute only the cars whose inputs changed.
 
 from __future__ import annotations
 
-import __future__
-import ast
-import linecache
 from bisect import bisect_left, bisect_right, insort
 from operator import attrgetter
-from types import CodeType, FunctionType
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from .state import CarPosition
 from .timefmt import _FORMAT_CACHE, format_delta, laps_text
 
-__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_overall_gaps", "update_class_gaps",
-           "update_fast_time_gaps", "update_overall_fast_time_gaps", "update_class_fast_time_gaps", "record",
-           "Changes", "DEFAULT_TYPICAL_LAP_MS"]
+__all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "record", "Changes",
+           "DEFAULT_TYPICAL_LAP_MS"]
 
 # The pass's change record (the engine's `_car_changes`): car -> {field: value now shown}, in the
 # order the fields were set; the order of cars and of their fields is the order of the patches.
@@ -84,8 +79,7 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
 
     This is the hottest loop of the engine, hence the inlined rules (same as gap_value) and
     recording (same as record), and compare-before-set: most recomputations produce the value
-    already shown. The enrichment runs its copies with plain attribute access (update_overall_gaps,
-    update_class_gaps: see _with_attrs).
+    already shown.
     """
     if not ordered:
         return
@@ -198,8 +192,7 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                           changed: set[CarPosition] | frozenset = frozenset()) -> list[CarPosition]:
     """Qualifying-order gaps. With the previous ranking and the cars whose best changed, only
     the stretch of the ranking that moved is recomputed (a faster lap usually moves one car up
-    a few places). Returns the new ranking for next time (`previous`, updated in place). The
-    enrichment runs its copies with plain attribute access (see _with_attrs)."""
+    a few places). Returns the new ranking for next time (`previous`, updated in place)."""
     if previous is None:
         ranked = sorted([c for c in cars if c._bt_ms > 0], key=_by_fast_key)
         for c in cars:
@@ -287,96 +280,3 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             else:
                 ch[diff_attr] = v
     return ranked
-
-
-def _with_attrs(func: Callable[..., Any], *variants: dict[str, str]) -> list[Callable[..., Any]]:
-    """Copies of the module-level function `func`, one per variant {parameter: attribute} (all with
-    the same parameters, which `func` must not reassign), in which `getattr(x, p)` and the
-    statement `setattr(x, p, v)` read and write the variant's attribute for p directly.
-
-    CPython specialises a plain attribute access (a slot read costs a few machine instructions);
-    a getattr() call with the name in a variable goes through the generic lookup every time, and
-    update_gaps does two or three per car. The copies are compiled from `func`'s own source, so
-    there is one version to read and maintain; they take the same arguments (the parameters
-    still name the fields in the change record). Without the source `func` was compiled from (a
-    bytecode-only install, a file edited since) `func` itself stands in for every copy: it
-    computes the same. Cost: about 3 ms per function, once, at import.
-    """
-    code = func.__code__
-    linecache.checkcache(code.co_filename)
-    lines = linecache.getlines(code.co_filename, func.__globals__)
-    first = code.co_firstlineno  # the def line
-    end = first  # up to the next line that starts in the first column (cheaper than inspect's search)
-    while end < len(lines) and lines[end][:1] in (" ", "\t", "\n", "#"):
-        end += 1
-    try:
-        # (after blank lines that keep the line numbers, for tracebacks and coverage)
-        body = ast.parse("\n" * (first - 1) + "".join(lines[first - 1:end])).body
-    except SyntaxError:
-        body = []
-    module = ast.Module(body[:1], [])
-    if not body or not isinstance(body[0], ast.FunctionDef) or _function_code(module, code) != code:
-        return [func] * len(variants)
-    access = _AttrAccess(set(variants[0]))
-    access.visit(module)
-    out = []
-    for attrs in variants:
-        for node, param in access.nodes:
-            node.attr = attrs[param]
-        f = FunctionType(_function_code(module, code), func.__globals__, func.__name__, func.__defaults__)
-        f.__kwdefaults__ = func.__kwdefaults__
-        f.__doc__ = func.__doc__
-        f.__annotations__ = func.__annotations__
-        f.__qualname__ = f"{func.__qualname__}[{', '.join(attrs.values())}]"
-        out.append(f)
-    return out
-
-
-def _function_code(module: ast.Module, like: CodeType) -> CodeType:
-    """The code of the function defined by `module`, compiled as `like` was (file, __future__s)."""
-    flags = like.co_flags & __future__.annotations.compiler_flag  # (the one __future__ that still matters)
-    return next(c for c in compile(module, like.co_filename, "exec", flags, dont_inherit=True).co_consts
-                if isinstance(c, CodeType))
-
-
-class _AttrAccess(ast.NodeTransformer):
-    """Turns getattr(x, p) into x.<p> and the statement setattr(x, p, v) into x.<p> = v for the
-    names p in `params`, and keeps the new attribute nodes with their p (_with_attrs then sets
-    the attribute each copy accesses)."""
-
-    def __init__(self, params: set[str]) -> None:
-        self.params = params
-        self.nodes: list[tuple[ast.Attribute, str]] = []
-
-    def _access(self, call: ast.Call, builtin: str, nargs: int, ctx: ast.expr_context) -> ast.Attribute | None:
-        """x.<p> for a `builtin(x, p, ...)` call with `nargs` arguments, else None."""
-        if not (isinstance(call.func, ast.Name) and call.func.id == builtin and len(call.args) == nargs
-                and not call.keywords):
-            return None
-        name = call.args[1]
-        if not (isinstance(name, ast.Name) and name.id in self.params):
-            return None
-        node = ast.copy_location(ast.Attribute(call.args[0], name.id, ctx), call)
-        self.nodes.append((node, name.id))
-        return node
-
-    def visit_Call(self, node: ast.Call) -> ast.AST:
-        self.generic_visit(node)
-        return self._access(node, "getattr", 2, ast.Load()) or node
-
-    def visit_Expr(self, node: ast.Expr) -> ast.AST:
-        self.generic_visit(node)
-        call = node.value
-        target = self._access(call, "setattr", 3, ast.Store()) if isinstance(call, ast.Call) else None
-        if target is None:
-            return node
-        return ast.copy_location(ast.Assign([target], call.args[2]), node)
-
-
-# The gap functions for the enrichment's attribute pairs (see _with_attrs)
-update_overall_gaps, update_class_gaps = _with_attrs(
-    update_gaps, {"gap_attr": "overall_gap", "diff_attr": "overall_difference"},
-    {"gap_attr": "in_class_gap", "diff_attr": "in_class_difference"})
-update_overall_fast_time_gaps, update_class_fast_time_gaps = _with_attrs(
-    update_fast_time_gaps, {"gap_attr": "overall_gap_by_fast_time", "diff_attr": "overall_difference_by_fast_time"},
-    {"gap_attr": "in_class_gap_by_fast_time", "diff_attr": "in_class_difference_by_fast_time"})

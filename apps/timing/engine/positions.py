@@ -14,8 +14,7 @@ from itertools import count
 from operator import attrgetter
 from typing import Any, Iterable
 
-from .gaps import (DEFAULT_TYPICAL_LAP_MS, Changes, record, update_class_fast_time_gaps, update_class_gaps,
-                   update_overall_fast_time_gaps, update_overall_gaps)
+from .gaps import DEFAULT_TYPICAL_LAP_MS, Changes, record, update_fast_time_gaps, update_gaps
 from .state import INVALID_POSITION, CarPosition
 
 __all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
@@ -313,11 +312,11 @@ class Enricher:
             if g.fast_dirty:
                 g.fast_dirty = False
                 if g is overall:
-                    g.fast_ranked = update_overall_fast_time_gaps(
+                    g.fast_ranked = update_fast_time_gaps(
                         g.cars, "overall_gap_by_fast_time", "overall_difference_by_fast_time", changes,
                         g.fast_ranked, g.fast_changed)
                 else:
-                    g.fast_ranked = update_class_fast_time_gaps(
+                    g.fast_ranked = update_fast_time_gaps(
                         g.cars, "in_class_gap_by_fast_time", "in_class_difference_by_fast_time", changes,
                         g.fast_ranked, g.fast_changed)
                 g.fast_changed.clear()
@@ -404,7 +403,6 @@ class Enricher:
 
     def _gaps(self, g: Group, gap_attr: str, diff_attr: str, changes: Changes) -> None:
         is_class = g.key is not OVERALL
-        update = update_class_gaps if is_class else update_overall_gaps  # gaps.update_gaps for these attrs
         if g.order_dirty:
             self._sort(g)
         moved = g.moved
@@ -441,10 +439,10 @@ class Enricher:
             g.full = False
             g.touched.clear()
             moved.clear()
-            update(g.cars, None, g.threshold, gap_attr, diff_attr, changes)
+            update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, changes)
             return
         if band is not None:
-            update(g.cars, None, g.threshold, gap_attr, diff_attr, changes, band=band)
+            update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, changes, band=band)
         touched = g.touched
         if not moved:
             if not touched:
@@ -455,9 +453,9 @@ class Enricher:
                 if i is None:
                     return
                 if not i:
-                    update(g.cars, None, g.threshold, gap_attr, diff_attr, changes, diffs_only=True)
-                update(g.cars, (i, i + 1) if i + 1 < len(g.cars) else (i,), g.threshold, gap_attr, diff_attr,
-                       changes)
+                    update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, changes, diffs_only=True)
+                update_gaps(g.cars, (i, i + 1) if i + 1 < len(g.cars) else (i,), g.threshold, gap_attr, diff_attr,
+                            changes)
                 return
         index = g.index
         n = len(g.cars)
@@ -479,8 +477,8 @@ class Enricher:
                 idx.add(i + 1)
         g.touched.clear()
         if leader_touched:
-            update(g.cars, None, g.threshold, gap_attr, diff_attr, changes, diffs_only=True)
-        update(g.cars, sorted(idx), g.threshold, gap_attr, diff_attr, changes)
+            update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, changes, diffs_only=True)
+        update_gaps(g.cars, sorted(idx), g.threshold, gap_attr, diff_attr, changes)
 
     def _best_flags(self, cars: list[CarPosition], changes: Changes) -> None:
         best: CarPosition | None = None

@@ -1,0 +1,15 @@
+"""The gap loops look their texts up in timefmt's and gaps' memo dicts through lookups bound once
+at import, not through format_delta/laps_text calls."""
+
+from __future__ import annotations
+
+from apps.timing.engine import gaps, timefmt
+
+
+def test_the_gap_loops_look_up_the_live_text_caches() -> None:
+    # bound once at import: they must stay the very dicts timefmt and gaps fill (timefmt only
+    # ever clears its cache)
+    assert gaps._delta_text.__self__ is timefmt._FORMAT_CACHE
+    assert gaps._laps_behind_text.__self__ is gaps._LAPS_TEXT
+    timefmt.format_delta(123_456)
+    assert gaps._delta_text(123_456) == "2:03.456"
