@@ -251,7 +251,6 @@ class TimingEngine:
         self.car_seq = 0
         self.enricher = Enricher()
         self.stale = StaleTracker()
-        self._race_text, self._race_ms = "", 0
         self.feeds = _feeds.FeedState()  # Multiloop, X2, relay flags, Flagtronics (feeds.py)
 
     # ------------------------------------------------------------------ hooks for other inputs
@@ -475,7 +474,8 @@ class TimingEngine:
                         s.local_time_of_day = patch[_J_TIME_OF_DAY] = tod
                     if s.running_race_time != race:
                         s.running_race_time = patch[_J_RACE_TIME] = race
-                    if self.feeds.active or not n % 3:
+                    # (the stale check is due every third message; most find nothing can flip)
+                    if self.feeds.active or not n % 3 and self.cars and not self.stale.quiet(race, s.current_flag):
                         result = self._heartbeat_checks(patch, received_at)
                         if result is not None:
                             return result
@@ -1018,15 +1018,9 @@ class TimingEngine:
         session = self.session
         flag = session.current_flag
         text = session.running_race_time
-        if text != self._race_text:
-            self._race_text, self._race_ms = text, st.clock_ms(text)
-        race_ms = self._race_ms
-        if not changes and flag == st.flag and st.race_ms <= race_ms <= st.deadline:
-            # Nothing can have flipped since the last scan (the tracker's own test, twinned
-            # here: most checks are these, and the call with its five arguments cost more).
-            st.race_ms = race_ms
-            return
-        st.check(changes, self.cars.values(), flag, race_ms, self._put)
+        if not changes and st.quiet(text, flag):
+            return  # most checks: nothing can have flipped since the last scan
+        st.check(changes, self.cars.values(), flag, st.race_ms_of(text), self._put)
 
     def _log_laps(self, received_at: datetime) -> None:
         laps = self.laps

@@ -39,13 +39,12 @@ class StaleTracker:
     answer cannot change. A stale car only recovers when its own data changes.
     """
 
-    __slots__ = ("flag", "race_ms", "deadline", "max_laps", "_always_full", "minute", "minute_ms")
+    __slots__ = ("flag", "race_ms", "deadline", "max_laps", "_always_full", "minute", "minute_ms", "text", "text_ms")
 
     def __init__(self, always_full: bool = False) -> None:
         self._always_full = always_full
         # The flag of the last full scan, or None when there is none to rely on (the next check
-        # scans). One comparison with the session flag then tests "valid and same flag", which
-        # lets the engine skip the call on a quiet check (see TimingEngine._check_stale).
+        # scans). One comparison with the session flag then tests "valid and same flag" (quiet()).
         self.flag: int | None = None
         self.race_ms = 0
         self.deadline = 0.0
@@ -53,6 +52,9 @@ class StaleTracker:
         # clock_ms(): the last plain `HH:MM:` prefix and its milliseconds
         self.minute: str | None = None
         self.minute_ms = 0
+        # race_ms_of()/quiet(): the last race clock text and its milliseconds
+        self.text: str | None = None
+        self.text_ms = 0
 
     def clock_ms(self, text: str) -> int:
         """`parse_ms(text)` for the race clock. It moves a second at a time, so within a minute
@@ -69,6 +71,28 @@ class StaleTracker:
             # seconds, as it will every text with this prefix and two such digits after it.
             self.minute, self.minute_ms = text[:6], ms - _SECOND_MS[text[6:]]
         return ms
+
+    def race_ms_of(self, text: str) -> int:
+        """`clock_ms(text)`, remembered for the last text (checks between two heartbeats see
+        the same race clock)."""
+        if text != self.text:
+            self.text, self.text_ms = text, self.clock_ms(text)
+        return self.text_ms
+
+    def quiet(self, text: str, session_flag: int) -> bool:
+        """True when a check at race clock `text` under `session_flag` with no car changed
+        would flip nothing, so it need not run (the check's own first test, for callers that
+        can then skip more: the heartbeat skips its whole after-message work). Records the
+        clock as that check would have."""
+        if session_flag != self.flag:
+            return False
+        if text != self.text:
+            self.text, self.text_ms = text, self.clock_ms(text)
+        ms = self.text_ms
+        if self.race_ms <= ms <= self.deadline:
+            self.race_ms = ms
+            return True
+        return False
 
     @property
     def always_full(self) -> bool:
@@ -127,7 +151,7 @@ class StaleTracker:
                     if car.is_stale != value:
                         setter(car, "is_stale", value)  # (adds to `ch` only: the loop is unaffected)
                 self.deadline = deadline
-        # (TimingEngine._check_stale has a twin of this test, to skip the call: change both.)
+        # (quiet() has a twin of this test for callers that can skip the call: change both.)
         if session_flag == self.flag and self.race_ms <= race_time_ms <= self.deadline:
             self.race_ms = race_time_ms
             return

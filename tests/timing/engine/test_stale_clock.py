@@ -48,6 +48,27 @@ def test_clock_ms_reuses_a_minute_only_for_the_plain_form() -> None:
     assert tracker.clock_ms(None) == 0  # type: ignore[arg-type]  # what parse_ms says to no clock
 
 
+def test_race_ms_of_remembers_the_last_text_and_gives_what_parse_ms_gives() -> None:
+    tracker = StaleTracker()
+    texts = _ticks(3590, 30) + _ODD + _ticks(3590, 3)
+    for a, b in zip(texts, texts[1:]):
+        for text in (a, a, b):  # the same text again answers from memory
+            assert tracker.race_ms_of(text) == parse_ms(text), text
+
+
+def test_quiet_is_only_claimed_under_the_scanned_flag_within_the_window_and_records_the_clock() -> None:
+    tracker = StaleTracker()
+    assert not tracker.quiet("00:10:00", 1)  # no scan to rely on yet
+    tracker.flag, tracker.race_ms, tracker.deadline = 1, 600_000, 605_000.0
+    assert not tracker.quiet("00:10:01", 2)  # another flag
+    assert tracker.race_ms == 600_000
+    assert tracker.quiet("00:10:03", 1) and tracker.race_ms == 603_000
+    assert tracker.quiet("00:10:03", 1)  # the same clock again
+    assert not tracker.quiet("00:10:02", 1)  # the clock went back: rescan
+    assert not tracker.quiet("00:10:06", 1)  # past the deadline
+    assert tracker.race_ms == 603_000  # a check that must run records the clock itself
+
+
 def _clock(ms: int) -> str:
     s = ms // 1000
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
