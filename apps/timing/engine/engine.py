@@ -513,8 +513,10 @@ class TimingEngine:
                         except Exception as exc:
                             self._reject(f"{line[:40]}: {exc.__class__.__name__}: {exc}")
                         # What _end_of_records would find to do: mostly nothing but the
-                        # reference's every-third-message stale check.
-                        if self._car_changes or self._class_changed or self.starting_dirty or self.feeds.active:
+                        # reference's every-third-message stale check. (Other feeds re-apply
+                        # their values only to cars this record changed; the session sync they
+                        # also do there is done again just below.)
+                        if self._car_changes or self._class_changed or self.starting_dirty:
                             self._end_of_records(False, received_at)
                         elif not n % 3:
                             self._check_stale()
