@@ -382,7 +382,7 @@ class TimingEngine:
     def _pending(self) -> bool:
         """Anything recorded for the current pass (the heartbeat shortcut only runs on none; it
         starts from `_touched`, which the public mutators set, as nothing else records between passes).
-        apply()'s one-record path has an inline copy of this test: change both
+        apply() has an inline copy of this test for RMonitor passes: change both
         (tests/timing/engine/test_one_record_path.py lists the accumulators)."""
         return bool(self._car_changes or self._session_changes or self._flags_changed or self._pass_rejections
                     or self._reset or self._finished is not None or self._entries_changed or self._completed
@@ -489,62 +489,55 @@ class TimingEngine:
             # One record per message is what relays send most of the time (every line of a
             # plain feed, most captured blocks), and most of those records change nothing: the
             # timing system repeats its entries, classes and standings every few seconds. So
-            # this path is inline too, down to recognising an empty pass; other messages (several
-            # records, a reset, a line that does not parse) go through _on_rmonitor.
+            # such a message is applied here, down to recognising an empty pass; others
+            # (several records, a reset, a line that does not parse) go through _on_rmonitor.
             line = payload.strip()
             rec = self._memo.get(line)  # (memoised lines are single clean records)
             if rec is None and line and "\n" not in line and line[0] != "\ufeff":
                 rec = self._parser.parse_new(line)
             t = type(rec)
             handler = self._record_handlers.get(t)
-            if handler is not None and t is not Init:
-                n = self.rmonitor_messages = self.rmonitor_messages + 1
-                try:
-                    if t is Heartbeat:
-                        # One the shortcut above left (a flag change, changes made between
-                        # passes, another shape): no end-of-records work.
-                        self._on_heartbeat(rec, received_at)
-                        if not n % 3:
-                            self._check_stale()
-                    else:
-                        self._class_changed = False
-                        try:
-                            handler(rec, received_at)
-                        except Exception as exc:
-                            self._reject(f"{line[:40]}: {exc.__class__.__name__}: {exc}")
-                        # What _end_of_records would find to do: mostly nothing but the
-                        # reference's every-third-message stale check. (Other feeds re-apply
-                        # their values only to cars this record changed; the session sync they
-                        # also do there is done again just below.)
-                        if self._car_changes or self._class_changed or self.starting_dirty:
-                            self._end_of_records(False, received_at)
-                        elif not n % 3:
-                            self._check_stale()
-                    if self.feeds.active:
-                        _feeds.after_rmonitor_message(self, received_at)
-                    if self._nsets != self._enriched_at:
-                        self._enrich()
-                except Exception as exc:  # the engine must survive any feed; keep what was applied
-                    self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
-                if not (self._car_changes or self._session_changes or self._completed or self._pass_rejections
-                        or self._flags_changed or self._entries_changed or self._relay_reset or self._reset
-                        or self._finished is not None):
-                    # Nothing recorded (_pending()'s test, inline: most of these passes end here,
-                    # and _finish's call cost more than its test).
-                    self._touched = False
-                    empty = self._empty
-                    if empty.seq != self.seq:
-                        empty = self._empty = PassResult(self.seq)
-                    return empty
-                return self._finish()
             try:
-                self._on_rmonitor(payload, received_at)
+                if handler is None or t is Init:
+                    self._on_rmonitor(payload, received_at)
+                elif t is Heartbeat:
+                    # One the shortcut above left (a flag change, changes made between passes,
+                    # another shape): no end-of-records work.
+                    n = self.rmonitor_messages = self.rmonitor_messages + 1
+                    self._on_heartbeat(rec, received_at)
+                    if not n % 3:
+                        self._check_stale()
+                else:
+                    n = self.rmonitor_messages = self.rmonitor_messages + 1
+                    self._class_changed = False
+                    try:
+                        handler(rec, received_at)
+                    except Exception as exc:
+                        self._reject(f"{line[:40]}: {exc.__class__.__name__}: {exc}")
+                    # What _end_of_records would find to do: mostly nothing but the reference's
+                    # every-third-message stale check. (Other feeds re-apply their values only
+                    # to cars this record changed; the session sync they also do there is done
+                    # again just below.)
+                    if self._car_changes or self._class_changed or self.starting_dirty:
+                        self._end_of_records(False, received_at)
+                    elif not n % 3:
+                        self._check_stale()
                 if self.feeds.active:
                     _feeds.after_rmonitor_message(self, received_at)
                 if self._nsets != self._enriched_at:
                     self._enrich()
             except Exception as exc:  # the engine must survive any feed; keep what was applied
                 self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
+            if not (self._car_changes or self._session_changes or self._completed or self._pass_rejections
+                    or self._flags_changed or self._entries_changed or self._relay_reset or self._reset
+                    or self._finished is not None):
+                # Nothing recorded (_pending()'s test, inline: most RMonitor passes end here, and
+                # _finish's call cost more than its test).
+                self._touched = False
+                empty = self._empty
+                if empty.seq != self.seq:
+                    empty = self._empty = PassResult(self.seq)
+                return empty
             return self._finish()
         handler = self._handlers.get(kind)
         if handler is None:

@@ -1,7 +1,7 @@
-"""apply() takes a message holding one ordinary record on a path of its own, which recognises a
-pass that recorded nothing with an inline copy of `_pending()`'s test. Every kind of output a
-one-record pass can carry must still come out of it; the chunking tests pin the rest (a line on
-its own and the same line inside a block give the same state)."""
+"""apply() applies a message holding one ordinary record itself, and recognises an RMonitor pass
+that recorded nothing with an inline copy of `_pending()`'s test. Every kind of output a pass
+can carry must still come out of it; the chunking tests pin the rest (a line on its own and the
+same line inside a block give the same state)."""
 
 from __future__ import annotations
 
