@@ -353,8 +353,9 @@ def parse_line(line: str) -> Record | Rejection:
         return Rejection(f"unparsable record: {exc.__class__.__name__}", line)
 
 
-# Lines that are new every time (clock, lap times): memoising them would only churn the memo.
-_UNIQUE_TAGS = ("$F", "$J")
+# Lines that are new every time (clock, lap times, IMSA line crossings with their time of day):
+# memoising them would only churn the memo.
+_UNIQUE_TAGS = ("$F", "$J", "$L")
 
 
 class LineParser:
