@@ -39,6 +39,10 @@ PREVIOUS_STATE_MIN_INTERVAL = timedelta(seconds=5)
 _SNAPSHOT_VERSION = 1
 _SESSION_JSON = wire.SESSION_JSON
 _SESSION_ATTR_BY_JSON = wire.SESSION_ATTR_BY_JSON
+# The pass's change record is keyed by contract JSON name (see wire.car_patches_from_record).
+_CAR_JSON = wire.CAR_JSON
+_J_CAR_CLASS = _CAR_JSON["car_class"]
+_J_LAPS = _CAR_JSON["last_lap_completed"]
 _J_LAPS_TO_GO, _J_TIME_TO_GO, _J_TIME_OF_DAY, _J_RACE_TIME = (
     _SESSION_JSON[a] for a in ("laps_to_go", "time_to_go", "local_time_of_day", "running_race_time"))
 _CAR_ATTRS = frozenset(a for a, _, _, _ in wire.CAR_FIELDS) - {"number"}
@@ -50,6 +54,10 @@ _IGNORED_KEY = {Corrected: "ignored:$COR", LineCrossing: "ignored:$L", TrackInfo
 # Attributes that feed a cache on the car: parsed clock values and sort keys (see _set).
 _MS_CACHE = {"total_time": "_ttm_ms", "last_lap_time": "_ltm_ms", "best_time": "_bt_ms",
              "overall_position": "_rank", "best_lap": "_fkey"}
+# What else _set must do for a field, found with one lookup: its _MS_CACHE entry, or _TO_JSON for
+# the fields whose JSON value is not the attribute's (the pass's record holds what patches show).
+_TO_JSON = "to_json"
+_SET_EXTRA = {**_MS_CACHE, **dict.fromkeys(wire.CONVERTED_CAR_ATTRS, _TO_JSON)}
 # Flags under which a lap-0 `$G` row is a grid position (looked up once: enum members are
 # slow to fetch from their class, and this runs for every row while the field forms up).
 _GRID_FLAGS = (Flags.UNKNOWN, Flags.YELLOW, Flags.GREEN)
@@ -315,6 +323,7 @@ class TimingEngine:
     # ------------------------------------------------------------------ pass bookkeeping
 
     def _begin(self) -> None:
+        # car -> {contract JSON name: JSON value} of the fields changed in this pass (gaps.Changes)
         self._car_changes: dict[CarPosition, dict[str, Any]] = {}
         self._session_changes: dict[str, Any] = {}
         self._reset = False
@@ -335,44 +344,51 @@ class TimingEngine:
         self._touched = False
 
     def _set(self, car: CarPosition, attr: str, value: Any) -> None:
-        """Mutate a car field and record the delta in the same step; unchanged values are no-ops."""
+        """Mutate a car field and record the delta in the same step (by JSON name, with the JSON
+        value); unchanged values are no-ops."""
         if getattr(car, attr) != value:
             setattr(car, attr, value)
             self._nsets += 1
-            cache = _MS_CACHE.get(attr)
+            cache = _SET_EXTRA.get(attr)
             if cache is not None:
                 if cache == "_rank":
                     car._rank = position_rank(value, car._seq)
                 elif cache == "_fkey":
                     car._fkey = fast_key(car)
+                elif cache is _TO_JSON:
+                    value = wire.car_value_json(attr, value)  # (the car keeps the attribute's value)
                 else:
                     setattr(car, cache, parse_ms(value))
                     if cache == "_bt_ms":
                         car._fkey = fast_key(car)
             ch = self._car_changes.get(car)
             if ch is None:
-                self._car_changes[car] = {attr: value}
+                self._car_changes[car] = {_CAR_JSON[attr]: value}
             else:
-                ch[attr] = value
+                ch[_CAR_JSON[attr]] = value
 
     def _put(self, car: CarPosition, attr: str, value: Any) -> None:
-        """Setter for derived fields whose caller already compared (no parsed-value caches)."""
+        """Setter for derived fields whose caller already compared (no parsed-value caches, and
+        recorded as they are: none is in wire.CONVERTED_CAR_ATTRS)."""
         setattr(car, attr, value)
         self._nsets += 1
         ch = self._car_changes.get(car)
         if ch is None:
-            self._car_changes[car] = {attr: value}
+            self._car_changes[car] = {_CAR_JSON[attr]: value}
         else:
-            ch[attr] = value
+            ch[_CAR_JSON[attr]] = value
 
     def _force(self, car: CarPosition, attr: str, value: Any) -> None:
         """Like _set, but the field goes into the patch even when it did not change."""
-        self._set(car, attr, value)
+        if getattr(car, attr) != value:
+            self._set(car, attr, value)
+            return
+        value = wire.car_value_json(attr, value)
         ch = self._car_changes.get(car)
         if ch is None:
-            self._car_changes[car] = {attr: value}
+            self._car_changes[car] = {_CAR_JSON[attr]: value}
         else:
-            ch[attr] = value
+            ch[_CAR_JSON[attr]] = value
 
     def _set_session(self, attr: str, value: Any) -> None:
         if getattr(self.session, attr) != value:
@@ -416,7 +432,7 @@ class TimingEngine:
             if _PLAIN_SESSION.issuperset(sc):
                 return _ClockPass(self.seq, {names[a]: v for a, v in sc.items()})
             return _ClockPass(self.seq, wire.session_patch_to_json(sc))
-        car_patches = wire.car_patches_to_json(cc)
+        car_patches = wire.car_patches_from_record(cc)
         session_patch = wire.session_patch_to_json(sc) if sc else None
         flag_periods = None
         if self._flags_changed:
@@ -783,7 +799,7 @@ class TimingEngine:
             car = CarPosition(number=number, _seq=self.car_seq, _rank=position_rank(0, self.car_seq))
             car.car_class = class_name
             self.cars[number] = car
-            self._car_changes[car] = {"car_class": class_name} if class_name is not None else {}
+            self._car_changes[car] = {_J_CAR_CLASS: class_name} if class_name is not None else {}
             self.enricher.add_car(car)
             if row.reg in self.starting:
                 self.starting_dirty = True
@@ -1020,7 +1036,7 @@ class TimingEngine:
     def _log_laps(self, received_at: datetime) -> None:
         laps = self.laps
         for car, ch in self._car_changes.items():
-            if "last_lap_completed" not in ch:
+            if _J_LAPS not in ch:
                 continue
             lap = car.last_lap_completed
             if not laps.should_log(car.number, lap):

@@ -42,6 +42,7 @@ from .flagtronics import (FlagtronicsState, PurpleOverride, apply_vehicle, full_
                           parse_vehicles, purple_reconcile, reapply_car, record_tick, signal_sweep)
 from .multiloop import MultiloopState, apply_text, car_values
 from .state import FlagDuration
+from .wire import CAR_JSON
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import TimingEngine
@@ -54,8 +55,11 @@ FEED_KINDS = ("multiloop", "x2pass", "x2loop", "flags", "ftcar", "loopsmetadata"
 _X2_FIELDS = {"is_in_pit": False, "is_entered_pit": False, "is_exited_pit": False, "is_pit_start_finish": False,
               "last_loop_name": "", "lap_included_pit": False, "pit_stop_count": None, "last_lap_pitted": None,
               "pit_entry_time": None, "pit_duration_ms": None}
-_STARTING = ("overall_starting_position", "in_class_starting_position", "car_class")
-_STARTING_SET = frozenset(_STARTING)
+# The fields the Multiloop in-class starting ranks read, and those Multiloop writes, by the
+# names they have in the engine's change record (contract JSON names)
+_STARTING_KEYS = frozenset(CAR_JSON[a] for a in ("overall_starting_position", "in_class_starting_position",
+                                                 "car_class"))
+_ML_CAR_KEYS = frozenset(CAR_JSON[a] for a in _ml.CAR_FIELDS)
 
 
 @dataclass(slots=True)
@@ -394,7 +398,7 @@ def after_rmonitor_records(eng: "TimingEngine") -> None:
         number = car.number
         if number is not None:
             if ml_active:
-                if car._seq > settled_before or not _ml.CAR_FIELDS.isdisjoint(changes[car]):
+                if car._seq > settled_before or not _ML_CAR_KEYS.isdisjoint(changes[car]):
                     _apply(eng, car, car_values(ml, number))
             elif x2.latest and car.transponder_id in x2.latest and not _ft.owns_pit(ft, number):
                 _apply(eng, car, _x2.car_pit_changes(x2, car, fs.loops))
@@ -403,7 +407,7 @@ def after_rmonitor_records(eng: "TimingEngine") -> None:
         # Tested once this car's own re-application is done (it may set a starting position);
         # nothing here changes another car's fields.
         if ml_active and not starting:
-            starting = not _STARTING_SET.isdisjoint(changes[car])
+            starting = not _STARTING_KEYS.isdisjoint(changes[car])
     if ml_active:
         if ml.run is not None:
             eng._set_session("is_practice_qualifying",

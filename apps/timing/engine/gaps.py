@@ -14,12 +14,17 @@ from typing import Any, Iterable, Sequence
 
 from .state import CarPosition
 from .timefmt import _FORMAT_CACHE, format_delta, laps_text
+from .wire import CAR_JSON
 
 __all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "record", "Changes",
            "DEFAULT_TYPICAL_LAP_MS"]
 
-# The pass's change record (the engine's `_car_changes`): car -> {field: value now shown}, in the
-# order the fields were set; the order of cars and of their fields is the order of the patches.
+# The pass's change record (the engine's `_car_changes`): car -> {field's contract JSON name: value
+# now shown, as its patch shows it}, in the order the fields were set; the order of cars and of
+# their fields is the order of the patches. JSON names and values rather than attribute names, so
+# that a car's patch is a copy of its dict (wire.car_patches_from_record), not a translation of
+# every field. (Only the engine's `_set` records fields whose JSON value differs from the
+# attribute's, wire.CONVERTED_CAR_ATTRS; the derived fields recorded here have none.)
 Changes = dict[CarPosition, dict[str, Any]]
 
 DEFAULT_TYPICAL_LAP_MS = 300_000  # 5:00 when nobody has a lap time yet
@@ -34,7 +39,8 @@ _laps_behind_text = _LAPS_TEXT.get
 
 
 def record(changes: Changes, car: CarPosition, attr: str, value: Any) -> None:
-    """Publish a derived field the caller found changed: set it and add it to the pass's record.
+    """Publish a derived field the caller found changed: set it and add it to the pass's record
+    (under its JSON name).
 
     Derived fields have no parsed caches on the car (the engine's `_set` keeps those for inputs),
     so the attribute is all there is to update. The loops of update_gaps and update_fast_time_gaps
@@ -43,9 +49,9 @@ def record(changes: Changes, car: CarPosition, attr: str, value: Any) -> None:
     setattr(car, attr, value)
     ch = changes.get(car)
     if ch is None:
-        changes[car] = {attr: value}
+        changes[car] = {CAR_JSON[attr]: value}
     else:
-        ch[attr] = value
+        ch[CAR_JSON[attr]] = value
 
 
 def gap_threshold_ms(cars: Sequence[CarPosition]) -> int:
@@ -92,6 +98,7 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
     rng = range(len(ordered)) if indexes is None else indexes
     fmt = _delta_text
     laps_of = _laps_behind_text
+    gap_key, diff_key = CAR_JSON[gap_attr], CAR_JSON[diff_attr]  # the fields' names in `changes`
     for i in rng:
         car = ordered[i]
         own = car._ttm_ms
@@ -125,9 +132,9 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
                 setattr(car, gap_attr, v)
                 ch = changes.get(car)
                 if ch is None:
-                    changes[car] = {gap_attr: v}
+                    changes[car] = {gap_key: v}
                 else:
-                    ch[gap_attr] = v
+                    ch[gap_key] = v
         v = None
         if laps == lead_laps:
             g = own - lead_ms
@@ -144,9 +151,9 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
             setattr(car, diff_attr, v)
             ch = changes.get(car)
             if ch is None:
-                changes[car] = {diff_attr: v}
+                changes[car] = {diff_key: v}
             else:
-                ch[diff_attr] = v
+                ch[diff_key] = v
 
 
 def _update_band(ordered: Sequence[CarPosition], threshold: int, gap_attr: str, diff_attr: str,
@@ -254,6 +261,7 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
         if getattr(fastest, diff_attr) != "":
             record(changes, fastest, diff_attr, "")
     fmt = _delta_text
+    gap_key, diff_key = CAR_JSON[gap_attr], CAR_JSON[diff_attr]  # the fields' names in `changes`
     prev_t = ranked[lo - 1]._bt_ms
     for i in range(lo, hi):  # (recording inlined, as in update_gaps)
         c = ranked[i]
@@ -266,9 +274,9 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             setattr(c, gap_attr, v)
             ch = changes.get(c)
             if ch is None:
-                changes[c] = {gap_attr: v}
+                changes[c] = {gap_key: v}
             else:
-                ch[gap_attr] = v
+                ch[gap_key] = v
         v = fmt(t - best)
         if v is None:
             v = format_delta(t - best)
@@ -276,7 +284,7 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             setattr(c, diff_attr, v)
             ch = changes.get(c)
             if ch is None:
-                changes[c] = {diff_attr: v}
+                changes[c] = {diff_key: v}
             else:
-                ch[diff_attr] = v
+                ch[diff_key] = v
     return ranked

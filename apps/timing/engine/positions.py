@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from .gaps import DEFAULT_TYPICAL_LAP_MS, Changes, record, update_fast_time_gaps, update_gaps
 from .state import INVALID_POSITION, CarPosition
+from .wire import CAR_JSON
 
 __all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
 
@@ -25,14 +26,15 @@ OVERALL = object()  # key of the whole-field group; a class may legitimately be 
 _pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
 # What note() does per changed field; the codes below _INPUT_END are enrichment inputs.
 _POSITION, _PROGRESS, _LAST_LAP, _BEST, _GRID, _CLASS, _INPUT_END, _BEST_FLAG, _CLASS_BEST_FLAG, _AWARD = range(10)
-_NOTE_CODE = {
+# Keyed by the names fields have in the pass's change record (contract JSON names).
+_NOTE_CODE = {CAR_JSON[attr]: code for attr, code in {
     "overall_position": _POSITION, "last_lap_completed": _PROGRESS, "total_time": _PROGRESS,
     "last_lap_time": _LAST_LAP, "best_time": _BEST, "best_lap": _BEST,
     "overall_starting_position": _GRID, "in_class_starting_position": _GRID, "car_class": _CLASS,
     "is_best_time": _BEST_FLAG, "is_best_time_class": _CLASS_BEST_FLAG,
     "overall_positions_gained": _AWARD, "in_class_positions_gained": _AWARD,
     "is_overall_most_positions_gained": _AWARD, "is_class_most_positions_gained": _AWARD,
-}
+}.items()}
 _UNSEEN = object()
 _group_ordinals = count()
 
@@ -210,8 +212,8 @@ class Enricher:
 
     # ---- change marking ---------------------------------------------------------
     def note(self, car: CarPosition, changed: dict[str, Any]) -> None:
-        """Mark what a car's changed fields (the engine's change dict: field -> the value the
-        car now has) affect."""
+        """Mark what a car's changed fields (the engine's change dict: contract JSON name -> the
+        value the car now has) affect."""
         overall = self.groups[OVERALL]
         cg = self.groups.get(car.car_class)
         groups = (overall,) if cg is None else (overall, cg)  # the groups an input change marks
@@ -224,8 +226,8 @@ class Enricher:
         grouped = False  # an input of the groups' gaps or rankings was processed
         # A change dict holds one or two fields most of the time: walking it beats
         # intersecting it with the input names first.
-        for attr in changed:
-            code = _NOTE_CODE.get(attr)
+        for key in changed:
+            code = _NOTE_CODE.get(key)
             if code is None:
                 continue  # a derived field
             if code < _INPUT_END:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Collection, Container, Mapping
 from .flags import Flags
 from .state import CarPosition
 from .timefmt import parse_ms
+from .wire import CAR_JSON
 
 __all__ = ["is_stale", "update_stale", "StaleTracker"]
 
@@ -15,6 +16,9 @@ __all__ = ["is_stale", "update_stale", "StaleTracker"]
 # than the comparison itself (touch() runs for every crossing).
 _GREEN, _YELLOW = int(Flags.GREEN), int(Flags.YELLOW)
 _RUNNING = frozenset({_GREEN, _YELLOW, int(Flags.WHITE)})
+# The stale inputs, by the names they have in the engine's change record
+_J_LAPS, _J_TOTAL_TIME, _J_LAST_LAP_TIME, _J_TRACK_FLAG = (
+    CAR_JSON[a] for a in ("last_lap_completed", "total_time", "last_lap_time", "track_flag"))
 
 
 def is_stale(car: CarPosition, session_flag: int, race_time_ms: int) -> bool:
@@ -109,8 +113,8 @@ class StaleTracker:
 
     def check(self, changes: Mapping[CarPosition, Container[str]], cars: Collection[CarPosition],
               session_flag: int, race_time_ms: int, setter: Callable[[CarPosition, str, Any], None]) -> None:
-        """One stale check. The cars whose stale inputs changed (`changes`: car -> changed field
-        names, the engine's pass record) are re-evaluated, keeping the rest of the field's
+        """One stale check. The cars whose stale inputs changed (`changes`: car -> the contract
+        JSON names of its changed fields, the engine's pass record) are re-evaluated, keeping the rest of the field's
         verdicts; the whole field is scanned only when something elsewhere may have flipped.
         (One call per check: the per-car re-evaluation is inline, it runs for every crossing.)"""
         if changes and session_flag == self.flag:  # (a different flag fails the test below)
@@ -122,8 +126,7 @@ class StaleTracker:
                 odd_flag, odd_grow = _ODD_GROWTH.get(session_flag, _NO_ODD_GROWTH)
                 deadline = self.deadline
                 for car, ch in changes.items():
-                    if not ("last_lap_completed" in ch or "total_time" in ch or "last_lap_time" in ch
-                            or "track_flag" in ch):
+                    if not (_J_LAPS in ch or _J_TOTAL_TIME in ch or _J_LAST_LAP_TIME in ch or _J_TRACK_FLAG in ch):
                         continue
                     laps = car.last_lap_completed
                     if few_laps:

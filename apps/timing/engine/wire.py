@@ -19,8 +19,8 @@ from .state import CarPosition, EventEntry, FlagDuration, SessionState
 
 __all__ = [
     "CAR_FIELDS", "SESSION_FIELDS", "CAR_JSON", "SESSION_JSON",
-    "car_to_json", "car_from_json", "car_to_msgpack", "car_patch_to_json", "car_patches_to_json",
-    "car_patch_to_msgpack",
+    "car_to_json", "car_from_json", "car_to_msgpack", "car_value_json", "car_patch_to_json",
+    "car_patches_from_record", "car_patch_to_msgpack",
     "session_to_json", "session_to_msgpack", "session_patch_to_json", "session_patch_to_msgpack",
     "entry_to_json", "entry_from_json", "flag_duration_to_json", "flag_duration_from_json",
     "packb", "unpackb", "datetime_to_json", "datetime_from_json",
@@ -280,7 +280,8 @@ def _small_arrays(attr: str, values: Iterable[Any]) -> list[Any]:
 
 # ---------------------------------------------------------------- cars
 
-def _car_value_json(attr: str, value: Any) -> Any:
+def car_value_json(attr: str, value: Any) -> Any:
+    """A car field's JSON value: the attribute's value, except for CONVERTED_CAR_ATTRS."""
     if attr == "lap_start_time":
         return _time_only_json(value or 0)
     if attr == "pit_entry_time":
@@ -344,31 +345,30 @@ def car_to_msgpack(car: CarPosition) -> list[Any]:
     return arr
 
 
-_SPECIAL_CAR_ATTRS = frozenset({"lap_start_time", "pit_entry_time", "completed_sections"})
+# The car fields whose JSON value is not the attribute's value (see car_value_json).
+CONVERTED_CAR_ATTRS = frozenset({"lap_start_time", "pit_entry_time", "completed_sections"})
 
 
 def car_patch_to_json(number: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """One car's patch: "n", then the changed fields by contract name in `changes`' order."""
-    return car_patches_to_json({CarPosition(number=number): changes}, keep_empty=True)[0]
-
-
-def car_patches_to_json(changes_by_car: Mapping[CarPosition, Mapping[str, Any]],
-                        keep_empty: bool = False) -> list[dict[str, Any]]:
-    """A pass's car patches, in the mapping's order; cars without a number or without changes
-    get none unless `keep_empty`. One call for all of them: a call per car cost more than the
-    translation itself."""
+    """One car's patch from changed fields by attribute name: "n", then the fields by contract
+    name in `changes`' order."""
     names = CAR_JSON
-    special = _SPECIAL_CAR_ATTRS
-    patches = []
-    for car, changes in changes_by_car.items():
-        number = car.number
-        if (not changes or number is None) and not keep_empty:
-            continue
-        out: dict[str, Any] = {"n": number}
-        for a, v in changes.items():
-            out[names[a]] = _car_value_json(a, v) if a in special else v
-        patches.append(out)
-    return patches
+    patch: dict[str, Any] = {"n": number}
+    for a, v in changes.items():
+        patch[names[a]] = car_value_json(a, v)
+    return patch
+
+
+def car_patches_from_record(record: Mapping[CarPosition, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A pass's car patches from the engine's change record, in its order; cars without a number
+    or without changes get none. Each patch is "n", then the car's changed fields in the record's
+    order.
+
+    The record holds every changed field already as its patch shows it (car -> {contract JSON
+    name: JSON value}), so a patch is one dict copy: a loop translating each field's name was a
+    few percent of a replay.
+    """
+    return [{"n": car.number, **changes} for car, changes in record.items() if changes and car.number is not None]
 
 
 def car_patch_to_msgpack(patch_json: Mapping[str, Any]) -> list[Any]:

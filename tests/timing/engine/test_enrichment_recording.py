@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from apps.timing.engine import TimingEngine
+from apps.timing.engine import TimingEngine, wire
 from apps.timing.engine.engine import _MS_CACHE
 from apps.timing.engine.replayfile import one_line_per_message, read_messages, replay
 from apps.timing.engine.state import CarPosition
@@ -39,22 +39,24 @@ def _watch(engine: TimingEngine) -> tuple[set[str], list[tuple[Any, ...]]]:
     def checked() -> None:
         cars = list(engine.cars.values())
         before = {car: [getattr(car, a) for a in DERIVED] for car in cars}
-        changes = engine._car_changes
+        changes = engine._car_changes  # keyed by contract JSON name
         keys_before = {car: list(ch) for car, ch in changes.items()}
         enrich()
         for car in cars:
             ch = changes.get(car, {})
             for attr, old in zip(DERIVED, before[car]):
                 new = getattr(car, attr)
-                if new != old and (attr not in ch or ch[attr] != new):
-                    problems.append(("not recorded", car.number, attr, old, new, ch.get(attr)))
-            for attr in ch:
-                if attr not in keys_before.get(car, ()):
+                key = wire.CAR_JSON[attr]
+                if new != old and (key not in ch or ch[key] != new):
+                    problems.append(("not recorded", car.number, attr, old, new, ch.get(key)))
+            for key in ch:
+                attr = wire.CAR_ATTR_BY_JSON.get(key, key)
+                if key not in keys_before.get(car, ()):
                     recorded.add(attr)
                     if attr not in DERIVED:
-                        problems.append(("not a derived field", car.number, attr))
-                if attr in DERIVED and ch[attr] != getattr(car, attr):
-                    problems.append(("recorded value is not the car's", car.number, attr, ch[attr]))
+                        problems.append(("not a derived field", car.number, key))
+                if attr in DERIVED and ch[key] != getattr(car, attr):
+                    problems.append(("recorded value is not the car's", car.number, attr, ch[key]))
 
     engine._enrich = checked  # type: ignore[method-assign]
     return recorded, problems

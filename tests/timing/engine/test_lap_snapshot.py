@@ -22,7 +22,7 @@ def test_every_field_is_written_in_the_contract_order() -> None:
     car = _car_with_a_distinct_value_in_every_field()
     for style in ("web", "db"):
         names = wire.CAR_JSON if style == "web" else wire.CAR_JSON_DB
-        want = [(names[a], wire._car_value_json(a, getattr(car, a))) for a, _, _, _ in wire.CAR_FIELDS]
+        want = [(names[a], wire.car_value_json(a, getattr(car, a))) for a, _, _, _ in wire.CAR_FIELDS]
         assert list(wire.car_to_json(car, style).items()) == want
 
 

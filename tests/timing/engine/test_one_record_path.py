@@ -84,7 +84,7 @@ def test_what_was_recorded_between_passes_goes_out_with_a_refresh_that_changes_n
 # Each output accumulator of a pass with a value that makes it non-empty. `_relay_force` only
 # comes with `_relay_reset`; the others are counters and bookkeeping, not outputs.
 _OUTPUTS = {
-    "_car_changes": lambda e: {e.cars["7"]: {"is_in_pit": True}},
+    "_car_changes": lambda e: {e.cars["7"]: {"ip": True}},  # (recorded by contract JSON name)
     "_session_changes": lambda e: {"track_temp_deg_f": 70},
     "_completed": lambda e: [object()],
     "_pass_rejections": lambda e: ["bad line"],

@@ -1,4 +1,4 @@
-"""car_to_json and car_patch_to_json build their dicts through fast paths; these pin them to
+"""car_to_json and the car patches build their dicts through fast paths; these pin them to
 the straightforward field-by-field rendering, key order included (clients and stored laps
 see the JSON text)."""
 
@@ -16,13 +16,13 @@ from apps.timing.engine.state import CarPosition
 
 def _reference_car_json(car: CarPosition, style: str) -> dict[str, Any]:
     names = wire.CAR_JSON if style == "web" else wire.CAR_JSON_DB
-    return {names[a]: wire._car_value_json(a, getattr(car, a)) for a, _, _, _ in wire.CAR_FIELDS}
+    return {names[a]: wire.car_value_json(a, getattr(car, a)) for a, _, _, _ in wire.CAR_FIELDS}
 
 
 def _reference_patch(number: str, changes: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"n": number}
     for a, v in changes.items():
-        out[wire.CAR_JSON[a]] = wire._car_value_json(a, v)
+        out[wire.CAR_JSON[a]] = wire.car_value_json(a, v)
     return out
 
 
@@ -61,7 +61,7 @@ def test_car_patch_to_json_matches_field_by_field_rendering() -> None:
         assert json.dumps(got) == json.dumps(want)
 
 
-def test_a_pass_of_car_patches_in_one_call_matches_one_patch_per_car_in_order() -> None:
+def test_a_pass_of_car_patches_from_the_record_matches_one_patch_per_car_in_order() -> None:
     rng = random.Random(13)
     attrs = [a for a, _, _, _ in wire.CAR_FIELDS if a != "number"]
     for _ in range(100):
@@ -72,7 +72,10 @@ def test_a_pass_of_car_patches_in_one_call_matches_one_patch_per_car_in_order() 
                 car.number = None
             by_car[car] = {a: getattr(car, a) for a in rng.sample(attrs, rng.choice([0, 1, 2, 5]))}
         want = [_reference_patch(car.number, ch) for car, ch in by_car.items() if ch and car.number is not None]
-        assert json.dumps(wire.car_patches_to_json(by_car)) == json.dumps(want)
+        # The engine's record: contract JSON names, values as the patch shows them
+        record = {car: {wire.CAR_JSON[a]: wire.car_value_json(a, v) for a, v in ch.items()}
+                  for car, ch in by_car.items()}
+        assert json.dumps(wire.car_patches_from_record(record)) == json.dumps(want)
     assert wire.car_patch_to_json("7", {}) == {"n": "7"}
 
 
