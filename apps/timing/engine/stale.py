@@ -90,9 +90,7 @@ class StaleTracker:
         clock as that check would have."""
         if session_flag != self.flag:
             return False
-        if text != self.text:
-            self.text, self.text_ms = text, self.clock_ms(text)
-        ms = self.text_ms
+        ms = self.text_ms if text == self.text else self.race_ms_of(text)
         if self.race_ms <= ms <= self.deadline:
             self.race_ms = ms
             return True
