@@ -937,12 +937,21 @@ class TimingEngine:
         if old is not None and old[0] == r.lap_time:
             self.passings[r.reg] = (r.lap_time, r.total_time)
             return
-        car = self._car_by_reg(r.reg, received_at)
-        if car is None:
-            return
+        # As in _on_race: the lookup inline, _car_by_reg only for a miss or a counting watchdog.
+        car = self.cars.get(self.reg_to_number.get(r.reg))  # type: ignore[arg-type]
+        if car is None or self.watchdog.first_miss is not None:
+            car = self._car_by_reg(r.reg, received_at)
+            if car is None:
+                return
         self.passings[r.reg] = (r.lap_time, r.total_time)
-        self._set(car, "last_lap_time", r.lap_time)
-        self._set(car, "total_time", r.total_time)
+        # _set's work without its calls and lookups (this runs for every lap of every car):
+        # compared first, then _put and the parsed cache _set keeps for these two fields.
+        if car.last_lap_time != r.lap_time:
+            self._put(car, "last_lap_time", r.lap_time)
+            car._ltm_ms = parse_ms(r.lap_time)
+        if car.total_time != r.total_time:
+            self._put(car, "total_time", r.total_time)
+            car._ttm_ms = parse_ms(r.total_time)
 
     def _on_ignored(self, r: Any, received_at: datetime) -> None:
         # $COR (dropped by the reference too), IMSA $L/$T: parsed and counted, no state yet.
