@@ -43,6 +43,8 @@ _SESSION_ATTR_BY_JSON = wire.SESSION_ATTR_BY_JSON
 _CAR_JSON = wire.CAR_JSON
 _J_CAR_CLASS = _CAR_JSON["car_class"]
 _J_LAPS = _CAR_JSON["last_lap_completed"]
+_J_TOTAL_TIME, _J_POSITION, _J_TRACK_FLAG, _J_EVENT_ID, _J_SESSION_ID = (
+    _CAR_JSON[a] for a in ("total_time", "overall_position", "track_flag", "event_id", "session_id"))
 _J_LAPS_TO_GO, _J_TIME_TO_GO, _J_TIME_OF_DAY, _J_RACE_TIME = (
     _SESSION_JSON[a] for a in ("laps_to_go", "time_to_go", "local_time_of_day", "running_race_time"))
 _CAR_ATTRS = frozenset(a for a, _, _, _ in wire.CAR_FIELDS) - {"number"}
@@ -898,28 +900,45 @@ class TimingEngine:
         if (old_laps > 0) != (r.laps > 0):
             self.race_laps_positive += 1 if r.laps > 0 else -1
         position_changed = car.overall_position != r.position
-        put = self._put
         if r.laps == 0 and position_changed:
             self._force(car, "last_lap_completed", 0)  # so the grid lap gets logged
-        elif car.last_lap_completed != r.laps:
-            put(car, "last_lap_completed", r.laps)
-        # Compared here first: most of these are already right, and this runs on every crossing.
-        # (_put, then the parsed cache _set would update: the value is already known to differ.)
+        # What _put does for each field below, with the car's change record looked up once
+        # (this runs for every crossing, and a crossing changes two or three of these); the
+        # record only enters the pass's changes once something was written, so the patch and
+        # its key order are _put's. Compared first: most of these are already right.
+        changes = self._car_changes
+        ch = changes.get(car)
+        fresh = ch is None
+        if fresh:
+            ch = {}
+        written = 0
+        if car.last_lap_completed != r.laps:  # (not after _force: it wrote r.laps, i.e. 0)
+            car.last_lap_completed = ch[_J_LAPS] = r.laps
+            written += 1
         if car.total_time != r.total_time:
-            put(car, "total_time", r.total_time)
-            car._ttm_ms = parse_ms(r.total_time)
+            car.total_time = ch[_J_TOTAL_TIME] = r.total_time
+            car._ttm_ms = parse_ms(r.total_time)  # (the parsed cache _set would update)
+            written += 1
         if position_changed:
-            put(car, "overall_position", r.position)
+            car.overall_position = ch[_J_POSITION] = r.position
             car._rank = position_rank(r.position, car._seq)
+            written += 1
         flag = self.session.current_flag
         if car.track_flag != flag:
-            put(car, "track_flag", flag)
+            car.track_flag = ch[_J_TRACK_FLAG] = flag
+            written += 1
         text = self._event_id_text
         if car.event_id != text:
-            put(car, "event_id", text)
+            car.event_id = ch[_J_EVENT_ID] = text
+            written += 1
         text = str(self.session.session_id)
         if car.session_id != text:
-            put(car, "session_id", text)
+            car.session_id = ch[_J_SESSION_ID] = text
+            written += 1
+        if written:
+            self._nsets += written
+            if fresh:
+                changes[car] = ch
 
     def _on_practice(self, r: PracticeInfo, received_at: datetime) -> None:
         row = (r.best_lap, r.best_time)

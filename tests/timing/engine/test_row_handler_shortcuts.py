@@ -1,6 +1,6 @@
-"""The `$J` handler's inline lookup and setters against the plain version (_car_by_reg, _set):
-random races through two engines, one with the plain handler, must give the same passes, the
-same state and the same parsed caches."""
+"""The `$G` and `$J` handlers' inline lookups and setters against their plain versions
+(_car_by_reg, _set, _put): random races through two engines, one with the plain handler, must
+give the same passes (patch key order included), the same state and the same parsed caches."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import pytest
+
 from apps.timing.engine import TimingEngine
-from apps.timing.engine.rmonitor import Passing
+from apps.timing.engine.flags import Flags
+from apps.timing.engine.rmonitor import Passing, RaceInfo
+from apps.timing.engine.state import position_rank
 from apps.timing.engine.timefmt import parse_ms
 
 from .helpers import T0
@@ -29,6 +33,50 @@ def _plain_on_passing(self: TimingEngine, r: Passing, received_at: datetime) -> 
     self.passings[r.reg] = (r.lap_time, r.total_time)
     self._set(car, "last_lap_time", r.lap_time)
     self._set(car, "total_time", r.total_time)
+
+
+def _plain_on_race(self: TimingEngine, r: RaceInfo, received_at: datetime) -> None:
+    # The handler with _put for every field (its record looked up per field).
+    old = self.race_info.get(r.reg)
+    if r.laps == 0 and self.race_laps_positive == 0 and self.rm_flag in (Flags.UNKNOWN, Flags.YELLOW, Flags.GREEN):
+        if self.starting.get(r.reg) != r.position:
+            self.starting[r.reg] = r.position
+            self.starting_dirty = True
+    if old is not None and old[0] == r.position and old[1] == r.laps:
+        return
+    car = self._car_by_reg(r.reg, received_at)
+    if car is None:
+        return
+    self.race_info[r.reg] = (r.position, r.laps, r.total_time)
+    old_laps = old[1] if old is not None else 0
+    if (old_laps > 0) != (r.laps > 0):
+        self.race_laps_positive += 1 if r.laps > 0 else -1
+    position_changed = car.overall_position != r.position
+    if r.laps == 0 and position_changed:
+        self._force(car, "last_lap_completed", 0)
+    elif car.last_lap_completed != r.laps:
+        self._put(car, "last_lap_completed", r.laps)
+    if car.total_time != r.total_time:
+        self._put(car, "total_time", r.total_time)
+        car._ttm_ms = parse_ms(r.total_time)
+    if position_changed:
+        self._put(car, "overall_position", r.position)
+        car._rank = position_rank(r.position, car._seq)
+    for attr, value in (("track_flag", self.session.current_flag), ("event_id", self._event_id_text),
+                        ("session_id", str(self.session.session_id))):
+        if getattr(car, attr) != value:
+            self._put(car, attr, value)
+
+
+_PLAIN = {Passing: _plain_on_passing, RaceInfo: _plain_on_race}
+
+
+def _logging(engine: TimingEngine, handler: Any, log: list[int]) -> Any:
+    # The count of written fields after each row: the enrichment reruns on it within a pass.
+    def run(r: Any, received_at: datetime) -> None:
+        handler(r, received_at)
+        log.append(engine._nsets)
+    return run
 
 
 def _clock(rng: random.Random) -> str:
@@ -64,12 +112,16 @@ def _outputs(result: Any) -> bytes:
                          result.relay_reset_force))
 
 
-def test_passing_rows_give_what_the_general_lookup_and_setter_give() -> None:
+@pytest.mark.parametrize("record", [Passing, RaceInfo], ids=["$J", "$G"])
+def test_rows_give_what_the_plain_handler_gives(record: type) -> None:
     rng = random.Random(41)
     for _ in range(60):
         regs = [str(n) for n in rng.sample(range(1, 99), rng.randint(2, 8))] + ["404"]  # 404: never entered
         fast, plain = TimingEngine(1), TimingEngine(1)
-        plain._record_handlers[Passing] = partial(_plain_on_passing, plain)
+        fast_log: list[int] = []
+        plain_log: list[int] = []
+        fast._record_handlers[record] = _logging(fast, fast._record_handlers[record], fast_log)
+        plain._record_handlers[record] = _logging(plain, partial(_PLAIN[record], plain), plain_log)
         now = T0
         for _ in range(150):
             now += timedelta(seconds=rng.choice([0.5, 1, 1, 5, 40]))
@@ -79,6 +131,9 @@ def test_passing_rows_give_what_the_general_lookup_and_setter_give() -> None:
             assert _outputs(got) == _outputs(want), payload
             for car in fast.cars.values():
                 assert car._ltm_ms == parse_ms(car.last_lap_time) and car._ttm_ms == parse_ms(car.total_time)
+                assert car._rank == position_rank(car.overall_position, car._seq)
+            assert fast_log == plain_log
         assert fast.state_json() == plain.state_json()
         assert fast.counters == plain.counters and fast.passings == plain.passings
+        assert fast.race_info == plain.race_info and fast.starting == plain.starting
         assert fast.snapshot() == plain.snapshot()
