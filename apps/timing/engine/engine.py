@@ -506,7 +506,7 @@ class TimingEngine:
             # plain feed, most captured blocks), and most of those records change nothing: the
             # timing system repeats its entries, classes and standings every few seconds. So
             # such a message is applied here, down to recognising an empty pass; others
-            # (several records, a reset, a line that does not parse) go through _on_rmonitor.
+            # (several records, a reset, a line that does not parse) go through _apply_records.
             line = payload.strip()
             rec = self._memo.get(line)  # (memoised lines are single clean records)
             if rec is None and line and "\n" not in line and line[0] != "\ufeff":
@@ -515,7 +515,7 @@ class TimingEngine:
             handler = self._record_handlers.get(t)
             try:
                 if handler is None or t is Init:
-                    self._on_rmonitor(payload, received_at)
+                    self._apply_records(payload, received_at)
                 elif t is Heartbeat:
                     # One the shortcut above left (a flag change, changes made between passes,
                     # another shape): no end-of-records work.
@@ -643,23 +643,30 @@ class TimingEngine:
 
     # ------------------------------------------------------------------ rmonitor
 
-    def _on_rmonitor(self, payload: str, received_at: datetime) -> None:
+    def _apply_records(self, payload: str, received_at: datetime) -> None:
         """A message apply() does not take as one ordinary record: several records, a reset,
-        a line that does not parse."""
-        lines = split_message(payload)
-        if lines:
-            self.rmonitor_messages += 1
-            self._apply_records(lines, payload, received_at)
-
-    def _apply_records(self, lines: Sequence[str], payload: str, received_at: datetime) -> None:
-        n = len(lines)
+        a line that does not parse. Its records are split and applied in one pass."""
         full_reset = standalone = False
-        if "$I" in payload:
-            if n > 4:
-                # Reset classification is per message (§1.6), so it is decided before any record.
-                full_reset = "$A" in payload or "$COMP" in payload
-            elif n == 1:
-                standalone = bool(self.last_flag_text.strip()) and lines[0] == STANDALONE_RESET
+        if "$I" in payload or "\ufeff" in payload:
+            # Reset classification is per message (§1.6), so it is decided before any record;
+            # split_message also owns the byte-order-mark rules.
+            lines: Sequence[str] = split_message(payload)
+            if not lines:
+                return  # byte-order marks and blanks only: no record
+            if "$I" in payload:
+                if len(lines) > 4:
+                    full_reset = "$A" in payload or "$COMP" in payload
+                elif len(lines) == 1:
+                    standalone = bool(self.last_flag_text.strip()) and lines[0] == STANDALONE_RESET
+        else:
+            # Without a byte-order mark, split_message's lines are exactly these pieces,
+            # trimmed, blanks dropped; both are done below, only for pieces the memo misses
+            # (its keys are trimmed, non-blank lines).
+            text = payload.strip()
+            if not text:
+                return  # a blank message: no record
+            lines = text.split("\n")
+        self.rmonitor_messages += 1
         self._class_changed = False
         handlers = self._record_handlers
         memo = self._memo
@@ -667,7 +674,12 @@ class TimingEngine:
         for line in lines:
             rec = memo.get(line)
             if rec is None:
-                rec = parse_new(line)
+                line = line.strip()
+                if not line:
+                    continue
+                rec = memo.get(line)
+                if rec is None:
+                    rec = parse_new(line)
             h = handlers.get(type(rec))
             if h is None:
                 self._reject(rec.reason if isinstance(rec, Rejection) else "unhandled record")
