@@ -28,7 +28,8 @@ def _run(payloads: list[str]) -> tuple[list, dict, int]:
     for p in payloads:
         at += timedelta(seconds=1)
         r = engine.apply("rmonitor", p, session_id=1, received_at=at)
-        out.append((r.seq, r.session_patch, r.car_patches, r.rejections, [lap.to_json() for lap in r.completed_laps]))
+        out.append((r.seq, r.session_patch, r.car_patches, r.rejections, [lap.to_json() for lap in r.completed_laps],
+                    engine.last_flag_text))
     return out, engine.state_json(), engine.rmonitor_messages
 
 
@@ -57,3 +58,25 @@ def test_recorded_blocks_give_the_same_passes_as_the_split_message_route():
     msgs = [m.payload for m in read_messages(SEBRING / "2009_Sebring_ALMS_Session_4.txt") if m.kind == "rmonitor"]
     blocks = ["\r\n".join(msgs[i:i + 3]) for i in range(0, 3000, 3)]
     assert _run(blocks) == _run(["\ufeff" + p for p in blocks])
+
+
+_HEARTBEATS = ['$F,14,"00:12:45","13:34:23","00:09:47","Green "', '$F,14,"00:12:44","13:34:24","00:09:48","Green "',
+               '$F,9999,"00:00:00","13:34:25","00:09:49","Yellow"', '$F, 3 , "00:12:43","13:34:26","00:09:50","Red"',
+               '$F,3,"00:12:43","13:34:27","00:09:51","Fin, ish"', '$F,3,"00:12:43","13:34:28","00:09:52"',
+               '$F,²,"00:12:43","13:34:29","00:09:53","Green "', '$F,-2,"00:12:43","13:34:30","00:09:54","Green "',
+               '$F,3,"00:12:43","13:34:31","00:09:55","Green "\t', '$F,,"","","",""', '$F,3,00:12:43,13:34:32,0,Green',
+               '$F,3,"00:12:43","13:34:33","00:09:56","Green ",extra', '$F', '$F,']
+
+
+def test_heartbeats_in_blocks_are_read_as_parse_line_reads_them(monkeypatch):
+    # _apply_records reads a block's `$F` lines with heartbeat_values; without it (None: "ask
+    # parse_line") every pass must come out the same.
+    rng = random.Random(3)
+    payloads = []
+    for _ in range(300):
+        lines = [rng.choice(_LINES[1:]) for _ in range(rng.randint(1, 2))] + [rng.choice(_HEARTBEATS)]
+        rng.shuffle(lines)
+        payloads.append("\r\n".join(lines) + "\r\n")
+    fast = _run(payloads)
+    monkeypatch.setattr("apps.timing.engine.engine.heartbeat_values", lambda line: None)
+    assert fast == _run(payloads)
