@@ -323,16 +323,23 @@ class TimingEngine:
     # ------------------------------------------------------------------ pass bookkeeping
 
     def _begin(self) -> None:
-        # car -> {contract JSON name: JSON value} of the fields changed in this pass (gaps.Changes)
-        self._car_changes: dict[CarPosition, dict[str, Any]] = {}
-        self._session_changes: dict[str, Any] = {}
+        # The outputs few passes carry (_finish's "rare" ones; a relay force request comes with
+        # a relay reset request): a pass without them leaves them empty, so only _begin_common
+        # runs after it.
         self._reset = False
-        self._completed: list[CompletedLap] = []
         self._flags_changed = False
         self._finished: dict[str, Any] | None = None
         self._pass_rejections: list[str] = []
         self._relay_reset = False
         self._relay_force = False
+        self._begin_common()
+
+    def _begin_common(self) -> None:
+        """Start a pass after one without the rare outputs (their accumulators are still empty)."""
+        # car -> {contract JSON name: JSON value} of the fields changed in this pass (gaps.Changes)
+        self._car_changes: dict[CarPosition, dict[str, Any]] = {}
+        self._session_changes: dict[str, Any] = {}
+        self._completed: list[CompletedLap] = []
         self._entries_changed = False
         self._nsets = 0  # car fields changed in this pass ...
         self._enriched_at = 0  # ... of which the enrichment has seen this many
@@ -415,7 +422,7 @@ class TimingEngine:
         sc = self._session_changes
         completed = self._completed
         # What few passes carry (a relay force request comes with a relay reset request):
-        # only these need the full PassResult.
+        # only these need the full PassResult (and _begin's full reset afterwards).
         rare = (self._reset or self._flags_changed or self._finished is not None or self._relay_reset
                 or self._pass_rejections)
         if not cc and not rare and not completed and not self._entries_changed:
@@ -451,6 +458,7 @@ class TimingEngine:
             if car_patches or session_patch or completed:
                 self.seq += 1
             result.seq = self.seq
+            self._begin_common()
         else:
             result = PassResult(self.seq, session_patch, car_patches, self._reset, completed,
                                 flag_periods, self._finished, self._pass_rejections, self._relay_reset,
@@ -459,7 +467,7 @@ class TimingEngine:
                     or self._finished is not None or self._relay_reset):
                 self.seq += 1
                 result.seq = self.seq
-        self._begin()
+            self._begin()
         return result
 
     # ------------------------------------------------------------------ public API

@@ -80,3 +80,25 @@ def test_heartbeats_in_blocks_are_read_as_parse_line_reads_them(monkeypatch):
     fast = _run(payloads)
     monkeypatch.setattr("apps.timing.engine.engine.heartbeat_values", lambda line: None)
     assert fast == _run(payloads)
+
+
+def test_after_a_pass_every_accumulator_is_reset_whatever_it_carried():
+    # _finish restarts a pass without the rare outputs with _begin_common only, which leaves the
+    # rare accumulators as they are: each of them must make a pass take _finish's rare route.
+    engine = TimingEngine(1)
+    engine.apply("rmonitor", '$A,"7","7",52474,"John","Johnson","USA",5', session_id=1, received_at=T0)
+    fresh = dict(vars(engine))
+    rare = {"_reset": True, "_flags_changed": True, "_finished": {"sessionId": 1},
+            "_pass_rejections": ["bad line"], "_relay_reset": True, "_relay_force": True}
+    for name in rare:
+        delattr(engine, name)
+    engine._begin_common()
+    assert not rare.keys() & vars(engine).keys()  # what _begin_common leaves is listed here
+    for name, value in rare.items():
+        engine._begin()
+        setattr(engine, name, value)
+        if name == "_relay_force":
+            engine._relay_reset = True  # (only ever requested with a relay reset)
+        engine._set(engine.cars["7"], "last_lap_time", "00:01:00.000")  # (a common output too)
+        engine._finish()
+        assert {n: getattr(engine, n) for n in rare} == {n: fresh[n] for n in rare}, name
