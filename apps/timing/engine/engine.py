@@ -325,16 +325,23 @@ class TimingEngine:
     # ------------------------------------------------------------------ pass bookkeeping
 
     def _begin(self) -> None:
-        # car -> {contract JSON name: JSON value} of the fields changed in this pass (gaps.Changes)
-        self._car_changes: dict[CarPosition, dict[str, Any]] = {}
-        self._session_changes: dict[str, Any] = {}
+        # The outputs few passes carry (_finish's "rare" ones; a relay force request comes with
+        # a relay reset request): a pass without them leaves them empty, so only _begin_common
+        # runs after it.
         self._reset = False
-        self._completed: list[CompletedLap] = []
         self._flags_changed = False
         self._finished: dict[str, Any] | None = None
         self._pass_rejections: list[str] = []
         self._relay_reset = False
         self._relay_force = False
+        self._begin_common()
+
+    def _begin_common(self) -> None:
+        """Start a pass after one without the rare outputs (their accumulators are still empty)."""
+        # car -> {contract JSON name: JSON value} of the fields changed in this pass (gaps.Changes)
+        self._car_changes: dict[CarPosition, dict[str, Any]] = {}
+        self._session_changes: dict[str, Any] = {}
+        self._completed: list[CompletedLap] = []
         self._entries_changed = False
         self._nsets = 0  # car fields changed in this pass ...
         self._enriched_at = 0  # ... of which the enrichment has seen this many
@@ -417,7 +424,7 @@ class TimingEngine:
         sc = self._session_changes
         completed = self._completed
         # What few passes carry (a relay force request comes with a relay reset request):
-        # only these need the full PassResult.
+        # only these need the full PassResult (and _begin's full reset afterwards).
         rare = (self._reset or self._flags_changed or self._finished is not None or self._relay_reset
                 or self._pass_rejections)
         if not cc and not rare and not completed and not self._entries_changed:
@@ -453,6 +460,7 @@ class TimingEngine:
             if car_patches or session_patch or completed:
                 self.seq += 1
             result.seq = self.seq
+            self._begin_common()
         else:
             result = PassResult(self.seq, session_patch, car_patches, self._reset, completed,
                                 flag_periods, self._finished, self._pass_rejections, self._relay_reset,
@@ -461,7 +469,7 @@ class TimingEngine:
                     or self._finished is not None or self._relay_reset):
                 self.seq += 1
                 result.seq = self.seq
-        self._begin()
+            self._begin()
         return result
 
     # ------------------------------------------------------------------ public API
@@ -508,7 +516,7 @@ class TimingEngine:
             # plain feed, most captured blocks), and most of those records change nothing: the
             # timing system repeats its entries, classes and standings every few seconds. So
             # such a message is applied here, down to recognising an empty pass; others
-            # (several records, a reset, a line that does not parse) go through _on_rmonitor.
+            # (several records, a reset, a line that does not parse) go through _apply_records.
             line = payload.strip()
             rec = self._memo.get(line)  # (memoised lines are single clean records)
             if rec is None and line and "\n" not in line and line[0] != "\ufeff":
@@ -517,7 +525,7 @@ class TimingEngine:
             handler = self._record_handlers.get(t)
             try:
                 if handler is None or t is Init:
-                    self._on_rmonitor(payload, received_at)
+                    self._apply_records(payload, received_at)
                 elif t is Heartbeat:
                     # One the shortcut above left (a flag change, changes made between passes,
                     # another shape): no end-of-records work.
@@ -645,31 +653,51 @@ class TimingEngine:
 
     # ------------------------------------------------------------------ rmonitor
 
-    def _on_rmonitor(self, payload: str, received_at: datetime) -> None:
+    def _apply_records(self, payload: str, received_at: datetime) -> None:
         """A message apply() does not take as one ordinary record: several records, a reset,
-        a line that does not parse."""
-        lines = split_message(payload)
-        if lines:
-            self.rmonitor_messages += 1
-            self._apply_records(lines, payload, received_at)
-
-    def _apply_records(self, lines: Sequence[str], payload: str, received_at: datetime) -> None:
-        n = len(lines)
+        a line that does not parse. Its records are split and applied in one pass."""
         full_reset = standalone = False
-        if "$I" in payload:
-            if n > 4:
-                # Reset classification is per message (§1.6), so it is decided before any record.
-                full_reset = "$A" in payload or "$COMP" in payload
-            elif n == 1:
-                standalone = bool(self.last_flag_text.strip()) and lines[0] == STANDALONE_RESET
+        if "$I" in payload or "\ufeff" in payload:
+            # Reset classification is per message (§1.6), so it is decided before any record;
+            # split_message also owns the byte-order-mark rules.
+            lines: Sequence[str] = split_message(payload)
+            if not lines:
+                return  # byte-order marks and blanks only: no record
+            if "$I" in payload:
+                if len(lines) > 4:
+                    full_reset = "$A" in payload or "$COMP" in payload
+                elif len(lines) == 1:
+                    standalone = bool(self.last_flag_text.strip()) and lines[0] == STANDALONE_RESET
+        else:
+            # Without a byte-order mark, split_message's lines are exactly these pieces,
+            # trimmed, blanks dropped; both are done below, only for pieces the memo misses
+            # (its keys are trimmed, non-blank lines).
+            text = payload.strip()
+            if not text:
+                return  # a blank message: no record
+            lines = text.split("\n")
+        self.rmonitor_messages += 1
         self._class_changed = False
+        heartbeats = "$F," in payload  # (the line test below costs the other lines more)
         handlers = self._record_handlers
         memo = self._memo
         parse_new = self._parser.parse_new
         for line in lines:
             rec = memo.get(line)
             if rec is None:
-                rec = parse_new(line)
+                line = line.strip()
+                if not line:
+                    continue
+                rec = memo.get(line)
+                if rec is None:
+                    if heartbeats and line[:3] == "$F,":
+                        # A heartbeat (one per block on a relay that groups by heartbeat, never
+                        # memoised) is read by the shortcut's cheaper reader, which gives
+                        # parse_line's values, or None where parse_line must look.
+                        values = heartbeat_values(line)
+                        rec = Heartbeat(*values) if values is not None else parse_new(line)
+                    else:
+                        rec = parse_new(line)
             h = handlers.get(type(rec))
             if h is None:
                 self._reject(rec.reason if isinstance(rec, Rejection) else "unhandled record")
