@@ -698,5 +698,18 @@ def hubs_reset() -> None:
     _hubs.clear()
 
 
+async def hubs_close(*, timeout: float = 5.0) -> None:
+    """Stop the running event loop's hub: cancel its receive loop and wait for it to end.
+
+    For code that closes its event loop while the hub lives (tests): a channel-layer receive
+    cancelled at loop shutdown together with the layer's own helper tasks can hang there,
+    whereas a receive cancelled on its own unwinds cleanly."""
+    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    task = hub._task if hub is not None else None
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=timeout)
+
+
 def frames_for(items: Iterable[Any]) -> list[Frame]:  # pragma: no cover - convenience for benchmarks
     return [Frame(item) for item in items]

@@ -323,7 +323,7 @@ async def test_every_viewer_socket_subscription_needs_the_private_events_code_wh
     from channels.routing import URLRouter
 
     from apps.events.selectors import ACCESS_DENIED_MESSAGE
-    from apps.timing.fanout import hubs_reset
+    from apps.timing.fanout import hubs_close, hubs_reset
     from redmist.routing import websocket_urlpatterns
 
     hubs_reset()
@@ -355,7 +355,7 @@ async def test_every_viewer_socket_subscription_needs_the_private_events_code_wh
                         failures.append(f"{caller} {method} code={code}: {reply}")
             await communicator.disconnect()
     finally:
-        hubs_reset()
+        await hubs_close()  # before the loop closes (see hubs_close)
     assert failures == []
 
 

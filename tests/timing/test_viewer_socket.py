@@ -5,13 +5,14 @@ import asyncio
 import datetime as dt
 
 import pytest
+import pytest_asyncio
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from apps.controllog.models import ControlLogEntry
 from apps.events.services import event_create
-from apps.timing.fanout import control_log_publish, hubs_reset
+from apps.timing.fanout import control_log_publish, hubs_close, hubs_reset
 from redmist.routing import websocket_urlpatterns
 from tests.timing.viewer_support import FakeWorker, Viewer, race_messages, state_store_reset
 
@@ -21,12 +22,12 @@ app = URLRouter(websocket_urlpatterns)
 ACCESS_ERROR = "Access code required or invalid for this event."
 
 
-@pytest.fixture(autouse=True)
-def _fresh(clean_redis):
+@pytest_asyncio.fixture(autouse=True)
+async def _fresh(clean_redis):
     state_store_reset()
     hubs_reset()
     yield
-    hubs_reset()
+    await hubs_close()  # before the loop closes (see hubs_close)
 
 
 @pytest.fixture
@@ -277,3 +278,15 @@ async def test_in_car_mode_sends_the_car_its_neighbours_gaps_and_flag_and_update
         update = await viewer.recv(timeout=5)
         assert update["type"] == "inCar"
     await viewer.communicator.disconnect()
+
+
+async def test_closing_the_hub_stops_its_receive_loop(event_a):
+    from apps.timing import fanout
+
+    viewer = await _viewer()
+    await _subscribe(viewer, event_a.pk)
+    hub = fanout._hubs[asyncio.get_running_loop()]
+    assert hub._task is not None and not hub._task.done()
+    await viewer.communicator.disconnect()
+    await hubs_close()
+    assert hub._task.done() and asyncio.get_running_loop() not in fanout._hubs
