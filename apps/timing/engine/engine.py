@@ -12,6 +12,7 @@ import json
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, Callable, Mapping, Sequence
 
 from . import wire
@@ -175,6 +176,10 @@ class _CarPass(PassResult):
         return _CarPass, (self.seq, self.session_patch, self.car_patches, self.completed_laps)
 
 
+# The CompetitorRow fields a car and its entry are resolved from (see _apply_competitor)
+_applied_fields = attrgetter("number", "transponder", "first_name", "last_name", "class_no", "team")
+
+
 @dataclass(slots=True)
 class CompetitorRow:
     """What `$A`/`$COMP` told us about a competitor, kept to re-resolve classes later."""
@@ -233,8 +238,8 @@ class TimingEngine:
         self.reg_to_number: dict[str, str] = {}
         self.transponders: dict[int, str] = {}
         self.competitors: dict[str, CompetitorRow] = {}
-        # last applied competitor per reg: (car, row fields, (class name, session id, flag))
-        self._comp_seen: dict[str, tuple[CarPosition, tuple, tuple]] = {}
+        # last applied competitor per reg: (row fields, (class name, session id, flag))
+        self._comp_seen: dict[str, tuple[tuple, tuple]] = {}
         self.classes: dict[int, str] = {}
         self.race_info: dict[str, tuple[int, int, str]] = {}
         self.race_laps_positive = 0
@@ -812,9 +817,7 @@ class TimingEngine:
         class_name = self.classes.get(row.class_no) if row.class_no is not None else None
         context = (class_name, session.session_id, session.current_flag)
         seen = self._comp_seen.get(row.reg)
-        if seen is not None and seen[2] == context and (
-                row_unchanged or seen[1] == (row.number, row.transponder, row.first_name, row.last_name,
-                                             row.class_no, row.team)):
+        if seen is not None and seen[1] == context and (row_unchanged or seen[0] == _applied_fields(row)):
             # The timing system's periodic refresh: nothing can change. (A reg seen before still
             # resolves to the same car: cars and reg_to_number only lose entries together with
             # _comp_seen, in _context_reset.)
@@ -850,8 +853,7 @@ class TimingEngine:
                 del self.entries[number]
             self.entries[number] = entry
             self._entries_changed = True
-        self._comp_seen[row.reg] = (car, (row.number, row.transponder, row.first_name, row.last_name, row.class_no,
-                                          row.team), context)
+        self._comp_seen[row.reg] = (_applied_fields(row), context)
 
     def _set_class(self, car: CarPosition, class_name: str | None) -> None:
         """Move a car to another class: its class group and the in-class grid follow."""
