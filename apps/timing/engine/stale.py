@@ -10,7 +10,7 @@ from .state import CarPosition
 from .timefmt import parse_ms
 from .wire import CAR_JSON
 
-__all__ = ["is_stale", "update_stale", "StaleTracker"]
+__all__ = ["is_stale", "StaleTracker"]
 
 # Plain ints: the flags arrive as ints, and an enum member lookup on the class costs more
 # than the comparison itself (touch() runs for every crossing).
@@ -112,8 +112,9 @@ class StaleTracker:
     def check(self, changes: Mapping[CarPosition, Container[str]], cars: Collection[CarPosition],
               session_flag: int, race_time_ms: int, setter: Callable[[CarPosition, str, Any], None]) -> None:
         """One stale check. The cars whose stale inputs changed (`changes`: car -> the contract
-        JSON names of its changed fields, the engine's pass record) are re-evaluated, keeping the rest of the field's
-        verdicts; the whole field is scanned only when something elsewhere may have flipped.
+        JSON names of its changed fields, the engine's pass record) are re-evaluated, keeping
+        the rest of the field's verdicts; the whole field is scanned only when something
+        elsewhere may have flipped.
         (One call per check: the per-car re-evaluation is inline, it runs for every crossing.)"""
         if changes and session_flag == self.flag:  # (a different flag fails the test below)
             if race_time_ms < self.race_ms:
@@ -212,16 +213,3 @@ def _tolerance(car: CarPosition, session_flag: int) -> float:
 _GROWTH = 1 + 0.30
 _ODD_GROWTH = {_YELLOW: (_GREEN, 1 + 1.10), _GREEN: (_YELLOW, 1 + 0.05)}
 _NO_ODD_GROWTH = (None, _GROWTH)
-
-
-def update_stale(cars: list[CarPosition], session_flag: int, race_time_ms: int,
-                 setter: Callable[[CarPosition, str, Any], None]) -> None:
-    """One full evaluation (what the reference does on every third message)."""
-    if not cars:
-        return
-    if max(c.last_lap_completed for c in cars) < 3:
-        return
-    for c in cars:
-        value = True if c.last_lap_completed == 0 else is_stale(c, session_flag, race_time_ms)
-        if c.is_stale != value:
-            setter(c, "is_stale", value)
