@@ -90,7 +90,7 @@ class StaleTracker:
         clock as that check would have."""
         if session_flag != self.flag:
             return False
-        ms = self.text_ms if text == self.text else self.race_ms_of(text)
+        ms = self.race_ms_of(text)
         if self.race_ms <= ms <= self.deadline:
             self.race_ms = ms
             return True
