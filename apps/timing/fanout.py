@@ -41,6 +41,7 @@ from apps.timing.livestate import (
     in_car_to_msgpack,
     session_patch_to_msgpack,
 )
+from redmist.cancellation import task_stop
 
 logger = logging.getLogger(__name__)
 
@@ -705,10 +706,8 @@ async def hubs_close(*, timeout: float = 5.0) -> None:
     cancelled at loop shutdown together with the layer's own helper tasks can hang there,
     whereas a receive cancelled on its own unwinds cleanly."""
     hub = _hubs.pop(asyncio.get_running_loop(), None)
-    task = hub._task if hub is not None else None
-    if task is not None and not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=timeout)
+    if hub is not None:
+        await task_stop(hub._task, timeout=timeout)
 
 
 def frames_for(items: Iterable[Any]) -> list[Frame]:  # pragma: no cover - convenience for benchmarks

@@ -16,6 +16,7 @@ from apps.timing.engine.state import CarPosition
 from apps.timing.fanout import patches_publish
 from apps.timing.livestate import session_from_msgpack
 from apps.timing.worker.coordination import memory_coordinator, state_key
+from redmist.cancellation import task_stop
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "data" / "recordings" / "redmist"
 RACE = ["TestEntries.txt", "TestInitialPositions.txt", "TestStart.txt"]
@@ -58,7 +59,7 @@ class FakeWorker:
         return self
 
     async def __aexit__(self, *exc):
-        self._saver.cancel()
+        await task_stop(self._saver)
 
     async def save(self) -> None:
         await state_store(event_id=self.event_id, state=self.engine.state_msgpack(), seq=self.published_seq)

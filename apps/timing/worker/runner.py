@@ -28,6 +28,7 @@ from apps.timing.engine.engine import PassResult, TimingEngine
 from apps.timing.fanout import patches_publish
 from apps.timing.worker.coordination import Snapshot
 from apps.timing.worker.writer import PersistenceWriter
+from redmist.cancellation import task_stop
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class EventRunner:
                     last_snapshot = now
                     self._schedule_snapshot()
         finally:
-            renew.cancel()
+            await task_stop(renew)
             if not self.lost_lease:
                 await self._final_snapshot()
             await self.writer.stop()

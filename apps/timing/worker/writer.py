@@ -16,6 +16,7 @@ from django.db import close_old_connections
 
 from apps.events.selectors import status_cache_bump
 from apps.timing import services
+from redmist.cancellation import task_stop
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +38,7 @@ class PersistenceWriter:
         self._task = asyncio.create_task(self._run(), name=f"writer-{self.event_id}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await task_stop(self._task)
 
     def put(self, kind: str, item: Any) -> None:
         self._queue.append((kind, item))
