@@ -108,10 +108,10 @@ def _iter_header_blocks(text: str) -> Iterator[tuple[str, str, datetime, bool]]:
             continue
         if "|" not in head:
             try:
-                yield "rmonitor", payload, fromiso(head.strip()), True
+                yield "rmonitor", payload, fromiso(head), True
                 continue
             except ValueError:
-                pass
+                pass  # blanks around the timestamp, or none: the general header parse below
         stamp, kind = _parse_header(head)
         if stamp is None:
             yield kind, payload, clock.at(payload), False
