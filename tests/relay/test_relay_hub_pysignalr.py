@@ -12,6 +12,7 @@ from django.conf import settings
 
 from apps.relay.bus import bus_get
 from apps.relay.groups import relay_group_name
+from redmist.cancellation import task_stop
 from tests.e2e.stack import Stack
 
 pysignalr = pytest.importorskip("pysignalr")
@@ -99,6 +100,5 @@ async def test_pysignalr_feeds_the_hub_and_receives_send_event_data(stack, relay
         await get_channel_layer().group_send(relay_group_name(event_a.pk), {"type": "relay.resend", "force": True})
         assert await asyncio.wait_for(resend, timeout=10) == [True]
     finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
+        await task_stop(runner)
     assert "Traceback" not in stack.log("server"), stack.log("server")[-3000:]
