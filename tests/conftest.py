@@ -7,6 +7,20 @@ from apps.orgs.models import Role
 from apps.orgs.services import membership_set, organization_create
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and at the end no session left on it: the worker's writer runs in
+    sync_to_async's thread pool, whose threads keep their own connections open after the test, and
+    PostgreSQL refuses to drop a database that still has sessions."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture
 def org_a(db):
     return organization_create(name="Alpha Racing", short_name="alpha")
