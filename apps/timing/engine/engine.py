@@ -1145,12 +1145,25 @@ class TimingEngine:
         groups = self.enricher.groups
         for cls in classes:
             g = groups.get(cls)
-            members = g.cars if g is not None else []
-            winner = fastest_in_class(members, self.laps.averages)
-            for c in members:
-                v = c is winner
-                if c.in_class_fastest_average_pace != v:
-                    self._put(c, "in_class_fastest_average_pace", v)
+            if g is None:
+                continue  # (no members: nothing to flag)
+            members = g.cars
+            flagged: list[CarPosition] = []  # the members whose flag is set, in class order
+            winner = fastest_in_class(members, self.laps.averages, flagged)
+            if winner is None or not flagged or winner.in_class_fastest_average_pace:
+                # Usually the winner keeps the flag, or only it gains the flag, or only others
+                # lose it: the writes a walk over the class would make, in its order.
+                for c in flagged:
+                    if c is not winner:
+                        self._put(c, "in_class_fastest_average_pace", False)
+                if winner is not None and not winner.in_class_fastest_average_pace:
+                    self._put(winner, "in_class_fastest_average_pace", True)
+            else:
+                # The flag changes hands: losses and the gain in class order.
+                for c in members:
+                    v = c is winner
+                    if c.in_class_fastest_average_pace != v:
+                        self._put(c, "in_class_fastest_average_pace", v)
 
     # ------------------------------------------------------------------ sessions
 
