@@ -44,6 +44,7 @@ _SESSION_ATTR_BY_JSON = wire.SESSION_ATTR_BY_JSON
 _CAR_JSON = wire.CAR_JSON
 _J_CAR_CLASS = _CAR_JSON["car_class"]
 _J_LAPS = _CAR_JSON["last_lap_completed"]
+_J_LAST_LAP_TIME = _CAR_JSON["last_lap_time"]
 _J_TOTAL_TIME, _J_POSITION, _J_TRACK_FLAG, _J_EVENT_ID, _J_SESSION_ID = (
     _CAR_JSON[a] for a in ("total_time", "overall_position", "track_flag", "event_id", "session_id"))
 _J_LAPS_TO_GO, _J_TIME_TO_GO, _J_TIME_OF_DAY, _J_RACE_TIME = (
@@ -993,14 +994,29 @@ class TimingEngine:
             if car is None:
                 return
         self.passings[r.reg] = (r.lap_time, r.total_time)
-        # _set's work without its calls and lookups (this runs for every lap of every car):
-        # compared first, then _put and the parsed cache _set keeps for these two fields.
-        if car.last_lap_time != r.lap_time:
-            self._put(car, "last_lap_time", r.lap_time)
-            car._ltm_ms = parse_ms(r.lap_time)
-        if car.total_time != r.total_time:
-            self._put(car, "total_time", r.total_time)
-            car._ttm_ms = parse_ms(r.total_time)
+        # _set's work without its calls (this runs for every lap of every car): compared first,
+        # then what _put does, with the car's change record looked up once as in _on_race, and
+        # the parsed cache _set keeps for these two fields.
+        changes = self._car_changes
+        ch = changes.get(car)
+        fresh = ch is None
+        if fresh:
+            ch = {}
+        written = 0
+        text = r.lap_time
+        if car.last_lap_time != text:
+            car.last_lap_time = ch[_J_LAST_LAP_TIME] = text
+            car._ltm_ms = parse_ms(text)
+            written += 1
+        text = r.total_time
+        if car.total_time != text:
+            car.total_time = ch[_J_TOTAL_TIME] = text
+            car._ttm_ms = parse_ms(text)
+            written += 1
+        if written:
+            self._nsets += written
+            if fresh:
+                changes[car] = ch
 
     def _on_ignored(self, r: Any, received_at: datetime) -> None:
         # $COR (dropped by the reference too), IMSA $L/$T: parsed and counted, no state yet.
@@ -1129,12 +1145,25 @@ class TimingEngine:
         groups = self.enricher.groups
         for cls in classes:
             g = groups.get(cls)
-            members = g.cars if g is not None else []
-            winner = fastest_in_class(members, self.laps.averages)
-            for c in members:
-                v = c is winner
-                if c.in_class_fastest_average_pace != v:
-                    self._put(c, "in_class_fastest_average_pace", v)
+            if g is None:
+                continue  # (no members: nothing to flag)
+            members = g.cars
+            flagged: list[CarPosition] = []  # the members whose flag is set, in class order
+            winner = fastest_in_class(members, self.laps.averages, flagged)
+            if winner is None or not flagged or winner.in_class_fastest_average_pace:
+                # Usually the winner keeps the flag, or only it gains the flag, or only others
+                # lose it: the writes a walk over the class would make, in its order.
+                for c in flagged:
+                    if c is not winner:
+                        self._put(c, "in_class_fastest_average_pace", False)
+                if winner is not None and not winner.in_class_fastest_average_pace:
+                    self._put(winner, "in_class_fastest_average_pace", True)
+            else:
+                # The flag changes hands: losses and the gain in class order.
+                for c in members:
+                    v = c is winner
+                    if c.in_class_fastest_average_pace != v:
+                        self._put(c, "in_class_fastest_average_pace", v)
 
     # ------------------------------------------------------------------ sessions
 

@@ -15,16 +15,23 @@ __all__ = ["five_lap_average", "fastest_in_class", "projected_lap_time_ms"]
 Lap = Mapping[str, Any]  # a lap-history snapshot (CarPosition JSON, newest first)
 
 
-def fastest_in_class(cars: Iterable[CarPosition], averages: Mapping[str, float | None]) -> CarPosition | None:
+def fastest_in_class(cars: Iterable[CarPosition], averages: Mapping[str, float | None],
+                     flagged: list[CarPosition] | None = None) -> CarPosition | None:
     """The non-stale car with the strictly smallest 5-lap average; ties go to the car that
-    arrived first (the reference's list order), so the input order does not matter."""
+    arrived first (the reference's list order), so the input order does not matter.
+    With `flagged`, the cars whose in-class fastest-pace flag is set are appended to it in
+    `cars` order (the engine then moves the flag without a second walk over the class)."""
     # Runs over the whole class for every logged lap: most cars lose the comparison, so the
     # stale test waits until a car would win (a stale car never becomes `best`, so the
     # winner is the same). The lap log has no key for a missing or empty number.
     best: CarPosition | None = None
     best_avg = 0.0
     get = averages.get
+    if flagged is None:
+        flagged = []
     for c in cars:
+        if c.in_class_fastest_average_pace:
+            flagged.append(c)
         avg = get(c.number)  # type: ignore[arg-type]
         if avg is None:
             continue

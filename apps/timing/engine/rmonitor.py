@@ -15,6 +15,7 @@ __all__ = [
     "Heartbeat", "Competitor", "CompetitorExt", "RunInfo", "ClassInfo", "Setting", "RaceInfo",
     "PracticeInfo", "Init", "Passing", "Corrected", "LineCrossing", "TrackInfo", "Rejection",
     "Record", "parse_line", "split_fields", "split_message", "LineParser", "heartbeat_values",
+    "passing_record",
 ]
 
 
@@ -225,6 +226,19 @@ def heartbeat_values(line: str) -> tuple[int, str, str, str, str] | None:
         return None
 
 
+def passing_record(line: str) -> Passing | None:
+    """A trimmed `$J` line's record as parse_line gives it, or None when parse_line must look."""
+    # The shape timing systems send, `$J,"12","00:02:01.123","01:12:47.872"`, is read straight
+    # from its quote-split pieces: quotes around each value, 3 commas in all (so none inside
+    # quotes) and no tab, nothing after the last quote. Those are lines split_fields splits
+    # without the CSV reader and without stripping fields (no space can touch a comma).
+    s = line.split('"')
+    if (len(s) == 7 and s[0] == "$J," and s[2] == "," and s[4] == "," and not s[6] and line.count(",") == 3
+            and "\t" not in line):
+        return Passing(s[1], s[3], s[5])
+    return None
+
+
 # `$F,<laps to go>,` -> laps to go, for the heads seen so far: laps to go changes a few times
 # an hour at most, so the head is validated and converted once, not every second.
 _HEARTBEAT_HEADS: dict[str, int] = {}
@@ -382,10 +396,15 @@ class LineParser:
 
     def parse_new(self, line: str) -> Record | Rejection:
         """`parse` for a line the caller has just looked up in `memo` and not found."""
+        if line.startswith(_UNIQUE_TAGS):
+            if line[:3] == "$J,":
+                rec = passing_record(line)  # (one per lap of every car)
+                if rec is not None:
+                    return rec
+            return parse_line(line)
         rec = parse_line(line)
-        if not line.startswith(_UNIQUE_TAGS):
-            memo = self.memo
-            if len(memo) >= self.limit:
-                memo.clear()
-            memo[line] = rec
+        memo = self.memo
+        if len(memo) >= self.limit:
+            memo.clear()
+        memo[line] = rec
         return rec

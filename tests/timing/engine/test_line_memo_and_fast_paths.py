@@ -112,3 +112,18 @@ def test_with_in_car_data_active_heartbeats_give_the_same_passes_as_the_general_
     assert engine.feeds.active and engine.feeds.full_course is not None  # the purple override is live
     general = _results(TimingEngine(1), [(k, "\ufeff" + p if k == "rmonitor" else p, at) for k, p, at in msgs])
     assert fast == general
+
+
+def test_passing_lines_read_from_their_quotes_give_what_parse_line_gives_and_odd_ones_go_to_it():
+    from apps.timing.engine.rmonitor import passing_record
+
+    usual = ['$J,"12","00:02:01.123","01:12:47.872"', '$J," 12 ","","00:00:00.000"', '$J,"1\r2","a b","c"']
+    for line in usual:
+        assert passing_record(line) == parse_line(line)
+        assert LineParser().parse(line) == parse_line(line)
+    odd = ['$J, "12", "00:02:01.123", "01:12:47.872"', '$J,"1,2","00:02:01.123","01:12:47.872"',
+           '$J,"12","00:02:01.123","01:12:47.872",x', '$J,12,00:02:01.123,01:12:47.872', '$J,"12","a\tb","c"',
+           '$J,"12","00:02:01.123"', '$J,"12","00:02:01.123","01:12:47.872""']
+    for line in odd:
+        assert passing_record(line) is None
+        assert LineParser().parse(line) == parse_line(line)
