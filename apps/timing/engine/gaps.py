@@ -13,7 +13,7 @@ from operator import attrgetter
 from typing import Any, Iterable, Sequence
 
 from .state import CarPosition
-from .timefmt import _FORMAT_CACHE, format_delta, laps_text
+from .timefmt import _FORMAT_CACHE, format_delta, format_new_delta, laps_text
 from .wire import CAR_JSON
 
 __all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "record", "Changes",
@@ -122,7 +122,7 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
                     if 0 <= g <= threshold:
                         v = fmt(g)
                         if v is None:
-                            v = format_delta(g)
+                            v = format_new_delta(g)
             else:
                 d = ahead_laps - laps
                 v = laps_of(d)
@@ -141,7 +141,7 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
             if 0 <= g <= threshold:
                 v = fmt(g)
                 if v is None:
-                    v = format_delta(g)
+                    v = format_new_delta(g)
         else:
             d = lead_laps - laps
             v = laps_of(d)
@@ -268,7 +268,7 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
         t = c._bt_ms
         v = fmt(t - prev_t)
         if v is None:
-            v = format_delta(t - prev_t)
+            v = format_new_delta(t - prev_t)
         prev_t = t
         if getattr(c, gap_attr) != v:
             setattr(c, gap_attr, v)
@@ -279,7 +279,7 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                 ch[gap_key] = v
         v = fmt(t - best)
         if v is None:
-            v = format_delta(t - best)
+            v = format_new_delta(t - best)
         if getattr(c, diff_attr) != v:
             setattr(c, diff_attr, v)
             ch = changes.get(c)
