@@ -45,6 +45,7 @@ _CAR_JSON = wire.CAR_JSON
 _J_CAR_CLASS = _CAR_JSON["car_class"]
 _J_LAPS = _CAR_JSON["last_lap_completed"]
 _J_LAST_LAP_TIME = _CAR_JSON["last_lap_time"]
+_J_BEST_LAP, _J_BEST_TIME = _CAR_JSON["best_lap"], _CAR_JSON["best_time"]
 _J_TOTAL_TIME, _J_POSITION, _J_TRACK_FLAG, _J_EVENT_ID, _J_SESSION_ID = (
     _CAR_JSON[a] for a in ("total_time", "overall_position", "track_flag", "event_id", "session_id"))
 _J_LAPS_TO_GO, _J_TIME_TO_GO, _J_TIME_OF_DAY, _J_RACE_TIME = (
@@ -975,12 +976,32 @@ class TimingEngine:
         row = (r.best_lap, r.best_time)
         if self.practice_info.get(r.reg) == row:
             return
-        car = self._car_by_reg(r.reg, received_at)
-        if car is None:
-            return
+        # As in _on_race: the lookup inline, _car_by_reg only for a miss or a counting watchdog.
+        car = self.cars.get(self.reg_to_number.get(r.reg))  # type: ignore[arg-type]
+        if car is None or self.watchdog.first_miss is not None:
+            car = self._car_by_reg(r.reg, received_at)
+            if car is None:
+                return
         self.practice_info[r.reg] = row
-        self._set(car, "best_lap", r.best_lap)
-        self._set(car, "best_time", r.best_time)
+        # _set's work for the two fields (best lap, then best time) with the change record looked
+        # up once and the qualifying key computed once: a practice block sends one row per
+        # crossing and most change one of them.
+        lap = car.best_lap != r.best_lap
+        time = car.best_time != r.best_time
+        if not (lap or time):
+            return
+        changes = self._car_changes
+        ch = changes.get(car)
+        if ch is None:
+            ch = changes[car] = {}
+        if lap:
+            car.best_lap = ch[_J_BEST_LAP] = r.best_lap
+            self._nsets += 1
+        if time:
+            car.best_time = ch[_J_BEST_TIME] = r.best_time
+            car._bt_ms = parse_ms(r.best_time)
+            self._nsets += 1
+        car._fkey = fast_key(car)  # (the parsed caches _set keeps for these two fields)
 
     def _on_passing(self, r: Passing, received_at: datetime) -> None:
         old = self.passings.get(r.reg)

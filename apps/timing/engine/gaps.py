@@ -13,7 +13,7 @@ from operator import attrgetter
 from typing import Any, Iterable, Sequence
 
 from .state import CarPosition
-from .timefmt import _FORMAT_CACHE, format_delta, laps_text
+from .timefmt import _FORMAT_CACHE, format_delta, format_new_delta, laps_text
 from .wire import CAR_JSON
 
 __all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "record", "Changes",
@@ -122,7 +122,7 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
                     if 0 <= g <= threshold:
                         v = fmt(g)
                         if v is None:
-                            v = format_delta(g)
+                            v = format_new_delta(g)
             else:
                 d = ahead_laps - laps
                 v = laps_of(d)
@@ -141,7 +141,7 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
             if 0 <= g <= threshold:
                 v = fmt(g)
                 if v is None:
-                    v = format_delta(g)
+                    v = format_new_delta(g)
         else:
             d = lead_laps - laps
             v = laps_of(d)
@@ -194,6 +194,30 @@ def fast_key(c: CarPosition) -> tuple[int, int, int, str]:
 _by_fast_key = attrgetter("_fkey")  # the engine refreshes car._fkey whenever bt/bl change
 
 
+def _replace_one(ranked: list[CarPosition], changed: set[CarPosition] | frozenset) -> tuple[int, int] | None:
+    """Re-place the one car of `changed` in the ranking when it was ranked and keeps a best time,
+    by walking from its old slot, which usually is its new slot too (what the general path's
+    remove, insort and bisect give: the keys are unique, they end with the car number). Returns
+    the lower and higher of the two slots; None (nothing done) for the general path."""
+    for c in changed:
+        if c._bt_ms <= 0 or c not in ranked:
+            return None
+        i = j = ranked.index(c)
+        key = c._fkey
+        while j and ranked[j - 1]._fkey > key:
+            j -= 1
+        if j == i:
+            last = len(ranked) - 1
+            while j < last and ranked[j + 1]._fkey < key:
+                j += 1
+        if j == i:
+            return i, i
+        del ranked[i]
+        ranked.insert(j, c)
+        return (i, j) if i < j else (j, i)
+    return None
+
+
 def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, changes: Changes,
                           previous: list[CarPosition] | None = None,
                           changed: set[CarPosition] | frozenset = frozenset()) -> list[CarPosition]:
@@ -209,6 +233,11 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                 if getattr(c, diff_attr) != "":
                     record(changes, c, diff_attr, "")
         lo, hi = 0, len(ranked)
+    elif len(changed) == 1 and (slots := _replace_one(previous, changed)) is not None:
+        # The usual pass: one ranked car's best changed (the general way below, cheaper).
+        ranked = previous
+        lo, hi = slots
+        hi = min(hi + 2, len(ranked))  # the car after the last moved one has a new car ahead
     else:
         ranked = previous
         old_n = len(ranked)
@@ -268,7 +297,7 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
         t = c._bt_ms
         v = fmt(t - prev_t)
         if v is None:
-            v = format_delta(t - prev_t)
+            v = format_new_delta(t - prev_t)
         prev_t = t
         if getattr(c, gap_attr) != v:
             setattr(c, gap_attr, v)
@@ -279,7 +308,7 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                 ch[gap_key] = v
         v = fmt(t - best)
         if v is None:
-            v = format_delta(t - best)
+            v = format_new_delta(t - best)
         if getattr(c, diff_attr) != v:
             setattr(c, diff_attr, v)
             ch = changes.get(c)

@@ -357,11 +357,21 @@ class Enricher:
             c = reranked.pop()
             i = index.get(c, -1)
             if 0 <= i < len(cars) and cars[i] is c:
+                # Its new slot by walking from the old one (what bisect_left gives once it is
+                # taken out: the others are in order and ranks are unique): a car usually keeps
+                # its slot (the cars around it changed first) or moves one or two.
+                rank = c._rank
+                j = i
+                while j and cars[j - 1]._rank > rank:
+                    j -= 1
+                if j == i:
+                    last = len(cars) - 1
+                    while j < last and cars[j + 1]._rank < rank:
+                        j += 1
+                    if j == i:
+                        return
                 del cars[i]
-                j = bisect_left(cars, c._rank, key=_pos_key)
                 cars.insert(j, c)
-                if i == j:
-                    return
                 if i > j:
                     i, j = j, i
                 moved = g.moved

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 __all__ = [
     "Heartbeat", "Competitor", "CompetitorExt", "RunInfo", "ClassInfo", "Setting", "RaceInfo",
@@ -317,6 +317,66 @@ def _practice(f: list[str], line: str) -> Record | Rejection:
     return PracticeInfo(pos or 0, f[2], best_lap, f[4])
 
 
+def quoted_row(line: str) -> RaceInfo | PracticeInfo | None:
+    """A `$G` or `$H` line in the shape timing systems send, `$G,3,"12",14,"01:02:03.456"`, read
+    from its quote-split pieces: the record parse_line gives, or None where parse_line must look.
+
+    These rows arrive for every crossing and, unlike the entry list, are mostly new text (the
+    time changes), so the memo rarely has them; the general route's splits, joins and int()
+    calls were most of their cost. The shape: both numbers plain decimal digits right after
+    the tag and between the two quoted values, no comma inside the quotes, nothing after the
+    last quote and no tab. Those are exactly the lines split_fields splits without the CSV reader
+    into these five fields without stripping them (no space can touch a comma), and whose
+    numbers int() reads.
+    """
+    s = line.split('"')
+    if len(s) == 5:
+        head, reg, mid, value, tail = s
+        if not tail and "," not in reg and "," not in value and "\t" not in line:
+            kind = _ROW_HEADS.get(head)
+            if kind is None:
+                kind = _row_number(head, 3)
+            number = _ROW_NUMBERS.get(mid)
+            if number is None:
+                number = _row_number(mid, 1)
+            if kind is not None and number is not None:
+                tag, pos = kind
+                if tag == "G":
+                    return RaceInfo(pos, reg, number, value)
+                return PracticeInfo(pos, reg, number, value)
+    return None
+
+
+# `$G,<position>,` -> ("G", position) and `,<laps>,` -> laps for the texts seen so far, validated
+# and converted once (positions and lap counts repeat all session).
+_ROW_HEADS: dict[str, tuple[str, int]] = {}
+_ROW_NUMBERS: dict[str, int] = {}
+
+
+def _row_number(piece: str, start: int) -> Any:
+    """quoted_row's number from `piece` (`$G,<digits>,` with start 3, `,<digits>,` with start 1),
+    remembered; None when it is not one."""
+    digits = piece[start:-1]
+    # isdecimal(): exactly the digits int() takes without a sign, space or underscore; longer
+    # numbers are left to the general route
+    if piece[-1:] != "," or not digits.isdecimal() or len(digits) > 9:
+        return None
+    if start == 1:
+        if piece[:1] != ",":
+            return None
+        table: dict[str, Any] = _ROW_NUMBERS
+        value: Any = int(digits)
+    else:
+        if piece[:3] not in ("$G,", "$H,"):
+            return None
+        table = _ROW_HEADS
+        value = (piece[1], int(digits))
+    if len(table) >= 4096:
+        table.clear()  # bounds memory on any feed
+    table[piece] = value
+    return value
+
+
 def _init(f: list[str], line: str) -> Record | Rejection:
     return Init(f[1] if len(f) > 1 else "", f[2] if len(f) > 2 else "")
 
@@ -370,6 +430,7 @@ def parse_line(line: str) -> Record | Rejection:
 # Lines that are new every time (clock, lap times, IMSA line crossings with their time of day):
 # memoising them would only churn the memo.
 _UNIQUE_TAGS = ("$F", "$J", "$L")
+_ROW_TAGS = frozenset({"$G", "$H"})  # what quoted_row reads
 
 
 class LineParser:
@@ -402,7 +463,9 @@ class LineParser:
                 if rec is not None:
                     return rec
             return parse_line(line)
-        rec = parse_line(line)
+        rec = quoted_row(line) if line[:2] in _ROW_TAGS else None
+        if rec is None:
+            rec = parse_line(line)
         memo = self.memo
         if len(memo) >= self.limit:
             memo.clear()

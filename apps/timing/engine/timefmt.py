@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["parse_ms", "format_delta", "laps_text", "MAX_MS"]
+__all__ = ["parse_ms", "format_delta", "format_new_delta", "laps_text", "MAX_MS"]
 
 # .NET TimeSpan.MaxValue in milliseconds: anything longer overflowed in the reference and
 # was reported as a parse failure, so it must be "no time" here too.
@@ -75,26 +75,31 @@ def format_delta(ms: int) -> str:
     """
     v = _FORMAT_CACHE.get(ms)
     if v is None:
-        v = _format_delta(ms)
-        if len(_FORMAT_CACHE) >= 65536:
-            _FORMAT_CACHE.clear()
-        _FORMAT_CACHE[ms] = v
+        v = format_new_delta(ms)
     return v
 
 
 _FORMAT_CACHE: dict[int, str] = {}
 
 
-def _format_delta(ms: int) -> str:
-    # Zero-padded fields from tables: a format spec costs more than the lookup, and about
-    # a third of the gaps a race publishes are deltas not seen before.
+def format_new_delta(ms: int) -> str:
+    """format_delta for a delta the caller has just looked up in _FORMAT_CACHE and not found: the
+    gap loops look texts up themselves, and a third of the deltas they meet are new, so the
+    second lookup and call of going through format_delta were a good part of formatting one."""
+    # Zero-padded fields from tables: a format spec costs more than the lookup.
     t = -ms if ms < 0 else ms
     secs, fff = divmod(t, 1000)
     if t >= 60_000:
         if t >= 3_600_000:
-            return f"{(secs // 3600) % 24}:{_D2[(secs // 60) % 60]}:{_D2[secs % 60]}.{_D3[fff]}"
-        return f"{secs // 60}:{_D2[secs % 60]}.{_D3[fff]}"
-    return f"{secs}.{_D3[fff]}"
+            v = f"{(secs // 3600) % 24}:{_D2[(secs // 60) % 60]}:{_D2[secs % 60]}.{_D3[fff]}"
+        else:
+            v = f"{secs // 60}:{_D2[secs % 60]}.{_D3[fff]}"
+    else:
+        v = f"{secs}.{_D3[fff]}"
+    if len(_FORMAT_CACHE) >= 65536:
+        _FORMAT_CACHE.clear()
+    _FORMAT_CACHE[ms] = v
+    return v
 
 
 _D2 = tuple(f"{i:02d}" for i in range(100))

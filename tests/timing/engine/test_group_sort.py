@@ -46,3 +46,26 @@ def test_a_re_ranked_car_not_at_its_indexed_slot_is_still_sorted_in() -> None:
     e._sort(g)
     assert g.cars == sorted(cars, key=lambda c: c._rank)
     assert not g.reranked
+
+
+def test_one_re_ranked_car_lands_where_a_sort_puts_it_and_only_the_slots_it_crossed_move() -> None:
+    # The path walks from the car's old slot: up, down, to either end, onto a tie (arrival order
+    # decides) or not at all.
+    import random
+
+    rng = random.Random(5)
+    for _ in range(400):
+        n = rng.randint(1, 12)
+        e, cars = _field(n)
+        g = e.groups[OVERALL]
+        for _ in range(20):
+            g.moved.clear()
+            g.full = False
+            car = rng.choice(cars)
+            before = list(g.cars)
+            _move(e, car, rng.randint(0, n + 2))
+            e._sort(g)
+            assert g.cars == sorted(cars, key=lambda c: c._rank)
+            assert all(g.index[c] == i for i, c in enumerate(g.cars))
+            assert g.moved == {i for i in range(n) if before[i] is not g.cars[i]}
+            assert g.full == (0 in g.moved)

@@ -1,4 +1,4 @@
-"""The `$G` and `$J` handlers' inline lookups and setters against their plain versions
+"""The `$G`, `$H` and `$J` handlers' inline lookups and setters against their plain versions
 (_car_by_reg, _set, _put): random races through two engines, one with the plain handler, must
 give the same passes (patch key order included), the same state and the same parsed caches."""
 
@@ -14,7 +14,7 @@ import pytest
 
 from apps.timing.engine import TimingEngine
 from apps.timing.engine.flags import Flags
-from apps.timing.engine.rmonitor import Passing, RaceInfo
+from apps.timing.engine.rmonitor import Passing, PracticeInfo, RaceInfo
 from apps.timing.engine.state import position_rank
 from apps.timing.engine.timefmt import parse_ms
 
@@ -68,7 +68,20 @@ def _plain_on_race(self: TimingEngine, r: RaceInfo, received_at: datetime) -> No
             self._put(car, attr, value)
 
 
-_PLAIN = {Passing: _plain_on_passing, RaceInfo: _plain_on_race}
+def _plain_on_practice(self: TimingEngine, r: PracticeInfo, received_at: datetime) -> None:
+    # The handler as it was before the shortcut (the general lookup and setter).
+    row = (r.best_lap, r.best_time)
+    if self.practice_info.get(r.reg) == row:
+        return
+    car = self._car_by_reg(r.reg, received_at)
+    if car is None:
+        return
+    self.practice_info[r.reg] = row
+    self._set(car, "best_lap", r.best_lap)
+    self._set(car, "best_time", r.best_time)
+
+
+_PLAIN = {Passing: _plain_on_passing, RaceInfo: _plain_on_race, PracticeInfo: _plain_on_practice}
 
 
 def _logging(engine: TimingEngine, handler: Any, log: list[int]) -> Any:
@@ -91,8 +104,10 @@ def _message(rng: random.Random, regs: list[str]) -> str:
         kind = rng.random()
         if kind < 0.45:
             lines.append(f'$J,"{reg}","{_clock(rng)}","{_clock(rng)}"')
-        elif kind < 0.75:
+        elif kind < 0.65:
             lines.append(f'$G,{rng.randint(1, len(regs))},"{reg}",{rng.randint(0, 9)},"{_clock(rng)}"')
+        elif kind < 0.75:
+            lines.append(f'$H,{rng.randint(1, len(regs))},"{reg}",{rng.randint(0, 3)},"{_clock(rng)}"')
         elif kind < 0.85:
             lines.append(f'$A,"{reg}","{reg}",{1000 + regs.index(reg)},"Team","{reg}","USA",{rng.randint(1, 2)}')
         elif kind < 0.9:
@@ -112,7 +127,7 @@ def _outputs(result: Any) -> bytes:
                          result.relay_reset_force))
 
 
-@pytest.mark.parametrize("record", [Passing, RaceInfo], ids=["$J", "$G"])
+@pytest.mark.parametrize("record", [Passing, RaceInfo, PracticeInfo], ids=["$J", "$G", "$H"])
 def test_rows_give_what_the_plain_handler_gives(record: type) -> None:
     rng = random.Random(41)
     for _ in range(60):
@@ -132,8 +147,11 @@ def test_rows_give_what_the_plain_handler_gives(record: type) -> None:
             for car in fast.cars.values():
                 assert car._ltm_ms == parse_ms(car.last_lap_time) and car._ttm_ms == parse_ms(car.total_time)
                 assert car._rank == position_rank(car.overall_position, car._seq)
+                other = plain.cars[car.number]  # (a new car's qualifying key is a placeholder)
+                assert car._bt_ms == other._bt_ms and car._fkey == other._fkey
             assert fast_log == plain_log
         assert fast.state_json() == plain.state_json()
         assert fast.counters == plain.counters and fast.passings == plain.passings
         assert fast.race_info == plain.race_info and fast.starting == plain.starting
+        assert fast.practice_info == plain.practice_info
         assert fast.snapshot() == plain.snapshot()
