@@ -680,6 +680,9 @@ def _move_top(t: list[Any], car: CarPosition, old: int, new: int, cand: list[Car
     """Follow one car's gain from `old` to `new` in a group's leaders `t` = [value, cars];
     False when the new leaders cannot be known without a scan."""
     v, top = t
+    if new < v and not (old > 0 and old == v):
+        # Neither among the leaders before nor after (most gain changes): no flag can change.
+        return True
     cand.append(car)
     if top:
         cand.extend(top)
