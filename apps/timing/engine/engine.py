@@ -62,7 +62,11 @@ _MS_CACHE = {"total_time": "_ttm_ms", "last_lap_time": "_ltm_ms", "best_time": "
 # What else _set must do for a field, found with one lookup: its _MS_CACHE entry, or _TO_JSON for
 # the fields whose JSON value is not the attribute's (the pass's record holds what patches show).
 _TO_JSON = "to_json"
-_SET_EXTRA = {**_MS_CACHE, **dict.fromkeys(wire.CONVERTED_CAR_ATTRS, _TO_JSON)}
+_LAP_COUNT = "lap_count"  # (the lap count: _set tells _log_laps to look)
+_SET_EXTRA = {**_MS_CACHE, **dict.fromkeys(wire.CONVERTED_CAR_ATTRS, _TO_JSON), "last_lap_completed": _LAP_COUNT}
+# _lap_car when the cars whose lap count this pass recorded are not known: _log_laps scans the
+# pass's changes for them.
+_SEVERAL = object()
 # Flags under which a lap-0 `$G` row is a grid position (looked up once: enum members are
 # slow to fetch from their class, and this runs for every row while the field forms up).
 _GRID_FLAGS = (Flags.UNKNOWN, Flags.YELLOW, Flags.GREEN)
@@ -353,6 +357,10 @@ class TimingEngine:
         self._nsets = 0  # car fields changed in this pass ...
         self._enriched_at = 0  # ... of which the enrichment has seen this many
         self.car_seq_at_pass_start = self.car_seq  # cars with a higher _seq were created in this pass
+        # The car whose lap count (_J_LAPS) this pass recorded, None for none, _SEVERAL when
+        # _log_laps must scan the changes for them: most passes with car changes complete no lap
+        # or one, and `$G` (where nearly all lap counts are written) notes the car.
+        self._lap_car: Any = None
         # Set by every public mutator (update_car & co.), so a heartbeat can tell "nothing
         # recorded since the last pass" with one test instead of _pending()'s nine. Only they can
         # record anything between passes: everything else runs inside apply()/tick(), which end
@@ -373,6 +381,8 @@ class TimingEngine:
                     car._fkey = fast_key(car)
                 elif cache is _TO_JSON:
                     value = wire.car_value_json(attr, value)  # (the car keeps the attribute's value)
+                elif cache is _LAP_COUNT:
+                    self._lap_car = _SEVERAL
                 else:
                     setattr(car, cache, parse_ms(value))
                     if cache == "_bt_ms":
@@ -388,6 +398,8 @@ class TimingEngine:
         recorded as they are: none is in wire.CONVERTED_CAR_ATTRS)."""
         setattr(car, attr, value)
         self._nsets += 1
+        if attr == "last_lap_completed":
+            self._lap_car = _SEVERAL  # (see _log_laps)
         ch = self._car_changes.get(car)
         if ch is None:
             self._car_changes[car] = {_CAR_JSON[attr]: value}
@@ -400,6 +412,8 @@ class TimingEngine:
             self._set(car, attr, value)
             return
         value = wire.car_value_json(attr, value)
+        if attr == "last_lap_completed":
+            self._lap_car = _SEVERAL  # recorded unchanged (the grid lap): _log_laps must look
         ch = self._car_changes.get(car)
         if ch is None:
             self._car_changes[car] = {_CAR_JSON[attr]: value}
@@ -732,7 +746,8 @@ class TimingEngine:
         if self._car_changes:
             self._enrich()
             self._check_stale()
-            self._log_laps(received_at)
+            if self._lap_car is not None:  # (a lap count was recorded: see _log_laps)
+                self._log_laps(received_at)
             # Stale verdicts and lap figures are outputs only: nothing the enrichment reads
             # changed since it ran, so apply() need not run it again.
             self._enriched_at = self._nsets
@@ -947,6 +962,11 @@ class TimingEngine:
         if car.last_lap_completed != r.laps:  # (not after _force: it wrote r.laps, i.e. 0)
             car.last_lap_completed = ch[_J_LAPS] = r.laps
             written += 1
+            lap_car = self._lap_car
+            if lap_car is None:
+                self._lap_car = car
+            elif lap_car is not car:
+                self._lap_car = _SEVERAL
         if car.total_time != r.total_time:
             car.total_time = ch[_J_TOTAL_TIME] = r.total_time
             car._ttm_ms = parse_ms(r.total_time)  # (the parsed cache _set would update)
@@ -1068,6 +1088,7 @@ class TimingEngine:
         self._comp_seen.clear()
         self.enricher.clear()
         self._car_changes.clear()
+        self._lap_car = None  # (no car's change record is left)
         self._reset = True
         self.counters["resets"] += 1
 
@@ -1129,10 +1150,14 @@ class TimingEngine:
         st.check(changes, self.cars.values(), flag, st.race_ms_of(text), self._put)
 
     def _log_laps(self, received_at: datetime) -> None:
+        """Log the laps of the cars whose lap count this pass recorded (_lap_car: not None)."""
+        lap_car = self._lap_car
+        if lap_car is _SEVERAL:
+            cars: Any = [car for car, ch in self._car_changes.items() if _J_LAPS in ch]
+        else:
+            cars = (lap_car,)
         laps = self.laps
-        for car, ch in self._car_changes.items():
-            if _J_LAPS not in ch:
-                continue
+        for car in cars:
             lap = car.last_lap_completed
             if not laps.should_log(car.number, lap):
                 continue

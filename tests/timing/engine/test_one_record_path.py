@@ -94,7 +94,7 @@ _OUTPUTS = {
     "_reset": lambda e: True,
     "_finished": lambda e: {"sessionId": 1},
 }
-_NOT_OUTPUTS = {"_relay_force", "_nsets", "_enriched_at", "car_seq_at_pass_start", "_touched"}
+_NOT_OUTPUTS = {"_relay_force", "_nsets", "_enriched_at", "car_seq_at_pass_start", "_touched", "_lap_car"}
 
 
 def test_the_list_of_pass_outputs_is_what_begin_resets():
