@@ -80,8 +80,9 @@ def gap_value(car: CarPosition, other: CarPosition, threshold: int, other_must_h
 
 def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, threshold: int,
                 gap_attr: str, diff_attr: str, changes: Changes, diffs_only: bool = False,
-                band: tuple[int, int] | None = None) -> None:
-    """Recompute gap/diff for the cars at `indexes` of the position-ordered group (all if None).
+                band: tuple[int, int] | None = None, gap_only: int = -1) -> None:
+    """Recompute gap/diff for the cars at `indexes` of the position-ordered group (all if None);
+    the car at index `gap_only` gets its gap only (the caller knows its difference is current).
 
     This is the hottest loop of the engine, hence the inlined rules (same as gap_value) and
     recording (same as record), and compare-before-set: most recomputations produce the value
@@ -135,6 +136,8 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
                     changes[car] = {gap_key: v}
                 else:
                     ch[gap_key] = v
+            if i == gap_only:
+                continue
         v = None
         if laps == lead_laps:
             g = own - lead_ms

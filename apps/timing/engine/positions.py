@@ -466,8 +466,15 @@ class Enricher:
                     return
                 if not i:
                     update_gaps(g.cars, None, g.threshold, gap_attr, diff_attr, changes, diffs_only=True)
-                update_gaps(g.cars, (i, i + 1) if i + 1 < len(g.cars) else (i,), g.threshold, gap_attr, diff_attr,
-                            changes)
+                if i + 1 == len(g.cars):
+                    update_gaps(g.cars, (i,), g.threshold, gap_attr, diff_attr, changes)
+                else:
+                    # The car behind has a new car ahead, so a new gap; its difference is
+                    # already what a recomputation gives: nothing it is computed from changed
+                    # (its own times, the leader's, the guard; each of these touches the car,
+                    # walks the field's differences, or recomputes in a full or band walk).
+                    # (diffs_only, band, gap_only passed by position: this runs for most crossings)
+                    update_gaps(g.cars, (i, i + 1), g.threshold, gap_attr, diff_attr, changes, False, None, i + 1)
                 return
         index = g.index
         n = len(g.cars)
