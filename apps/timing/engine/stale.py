@@ -44,8 +44,8 @@ class StaleTracker:
     re-evaluated. A stale car only recovers when its own data changes.
     """
 
-    __slots__ = ("flag", "race_ms", "deadline", "max_laps", "limits", "nscan", "_always_full", "minute", "minute_ms",
-                 "text", "text_ms")
+    __slots__ = ("flag", "race_ms", "deadline", "max_laps", "rule", "limits", "nscan", "_always_full", "minute",
+                 "minute_ms", "text", "text_ms")
 
     def __init__(self, always_full: bool = False) -> None:
         self._always_full = always_full
@@ -55,6 +55,10 @@ class StaleTracker:
         self.race_ms = 0
         self.deadline = 0.0
         self.max_laps = 0
+        # The scanned flag's rule, as the loops use it: (a running flag?, the one car flag with
+        # another tolerance, its 1 + tolerance); every other car's is _GROWTH. Looked up once a
+        # scan, not once a check.
+        self.rule: tuple[bool, int | None, float] = (False, None, _GROWTH)
         # Each car's limit (see _due()), in the field's order, and the field's size when they
         # were all evaluated (-1: the next time the clock passes the deadline, scan everyone)
         self.limits: dict[CarPosition, float] = {}
@@ -130,8 +134,7 @@ class StaleTracker:
                 self.flag = None
             else:
                 few_laps = self.max_laps < 3
-                running = session_flag in _RUNNING
-                odd_flag, odd_grow = _ODD_GROWTH.get(session_flag, _NO_ODD_GROWTH)
+                running, odd_flag, odd_grow = self.rule  # (set by the scan under this flag)
                 deadline = self.deadline
                 limits = self.limits
                 for car, ch in changes.items():
@@ -178,10 +181,11 @@ class StaleTracker:
                 # The clock passed some car's limit and nothing else changed since the scan:
                 # only the cars whose limit it passed can flip (see below).
                 self.race_ms = race_time_ms
-                self._due(limits, session_flag, race_time_ms, setter)
+                self._due(limits, race_time_ms, setter)
                 return
         # A full scan. (In always_full mode no scan is relied on: every check scans again.)
         self.flag = None if self._always_full else session_flag
+        self.rule = (session_flag in _RUNNING,) + _ODD_GROWTH.get(session_flag, _NO_ODD_GROWTH)
         self.race_ms = race_time_ms
         self.deadline = _NEVER
         self.nscan = -1
@@ -200,9 +204,9 @@ class StaleTracker:
         # only join at the end, and leave only with a reset, which invalidates.)
         limits = self.limits = dict.fromkeys(cars, -_NEVER)
         self.nscan = len(limits)
-        self._due(limits, session_flag, race_time_ms, setter)
+        self._due(limits, race_time_ms, setter)
 
-    def _due(self, limits: dict[CarPosition, float], session_flag: int, race_time_ms: int,
+    def _due(self, limits: dict[CarPosition, float], race_time_ms: int,
              setter: Callable[[CarPosition, str, Any], None]) -> None:
         """Re-evaluates the cars whose limit (`limits`: the race time after which each car
         would turn stale; never for a car that is stale or cannot turn stale while its inputs
@@ -211,8 +215,7 @@ class StaleTracker:
         integer milliseconds, elapsed > max(1000, span) implies race_time_ms >= its limit, the
         float sum ttm + max(...) rounding monotonically. A stale car stays stale until its own
         data changes."""
-        running = session_flag in _RUNNING
-        odd_flag, odd_grow = _ODD_GROWTH.get(session_flag, _NO_ODD_GROWTH)
+        running, odd_flag, odd_grow = self.rule
         deadline = _NEVER
         for c, limit in limits.items():
             if limit > race_time_ms:
