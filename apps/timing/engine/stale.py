@@ -66,7 +66,8 @@ class StaleTracker:
         # clock_ms(): the last plain `HH:MM:` prefix and its milliseconds
         self.minute: str | None = None
         self.minute_ms = 0
-        # race_ms_of()/quiet(): the last race clock text and its milliseconds
+        # quiet()/check(): the last race clock text and its milliseconds (checks between two
+        # heartbeats see the same race clock)
         self.text: str | None = None
         self.text_ms = 0
 
@@ -86,13 +87,6 @@ class StaleTracker:
             self.minute, self.minute_ms = text[:6], ms - _SECOND_MS[text[6:]]
         return ms
 
-    def race_ms_of(self, text: str) -> int:
-        """`clock_ms(text)`, remembered for the last text (checks between two heartbeats see
-        the same race clock)."""
-        if text != self.text:
-            self.text, self.text_ms = text, self.clock_ms(text)
-        return self.text_ms
-
     def quiet(self, text: str, session_flag: int) -> bool:
         """True when a check at race clock `text` under `session_flag` with no car changed
         would flip nothing, so it need not run (the check's own first test, for callers that
@@ -100,7 +94,7 @@ class StaleTracker:
         clock as that check would have."""
         if session_flag != self.flag:
             return False
-        if text != self.text:  # race_ms_of() inline: a call less for every heartbeat's check
+        if text != self.text:  # (as in check(); inline, a call less for every heartbeat's check)
             self.text, self.text_ms = text, self.clock_ms(text)
         ms = self.text_ms
         if self.race_ms <= ms <= self.deadline:
@@ -122,13 +116,17 @@ class StaleTracker:
         self.flag = None
 
     def check(self, changes: Mapping[CarPosition, Container[str]], cars: Collection[CarPosition],
-              session_flag: int, race_time_ms: int, setter: Callable[[CarPosition, str, Any], None]) -> None:
-        """One stale check. The cars whose stale inputs changed (`changes`: car -> the contract
-        JSON names of its changed fields, the engine's pass record) are re-evaluated, keeping
-        the rest of the field's verdicts; once the race clock passes the deadline only the cars
-        whose own limit it passed are; the whole field is scanned when the flag changed, the
-        clock went back, the field grew, or the tracker was invalidated.
+              session_flag: int, race_clock: str, setter: Callable[[CarPosition, str, Any], None]) -> None:
+        """One stale check at race clock `race_clock` (its text). The cars whose stale inputs
+        changed (`changes`: car -> the contract JSON names of its changed fields, the engine's
+        pass record) are re-evaluated, keeping the rest of the field's verdicts; once the race
+        clock passes the deadline only the cars whose own limit it passed are; the whole field
+        is scanned when the flag changed, the clock went back, the field grew, or the tracker
+        was invalidated.
         (One call per check: the per-car re-evaluation is inline, it runs for every crossing.)"""
+        if race_clock != self.text:  # (as in quiet())
+            self.text, self.text_ms = race_clock, self.clock_ms(race_clock)
+        race_time_ms = self.text_ms
         if changes and session_flag == self.flag:  # (a different flag fails the test below)
             if race_time_ms < self.race_ms:
                 self.flag = None

@@ -48,12 +48,16 @@ def test_clock_ms_reuses_a_minute_only_for_the_plain_form() -> None:
     assert tracker.clock_ms(None) == 0  # type: ignore[arg-type]  # what parse_ms says to no clock
 
 
-def test_race_ms_of_remembers_the_last_text_and_gives_what_parse_ms_gives() -> None:
+def test_the_remembered_race_clock_is_what_parse_ms_gives() -> None:
     tracker = StaleTracker()
     texts = _ticks(3590, 30) + _ODD + _ticks(3590, 3)
     for a, b in zip(texts, texts[1:]):
         for text in (a, a, b):  # the same text again answers from memory
-            assert tracker.race_ms_of(text) == parse_ms(text), text
+            tracker.flag = 1  # (quiet() converts the clock under the scanned flag)
+            tracker.quiet(text, 1)
+            assert tracker.text_ms == parse_ms(text), text
+            tracker.check({}, [], 1, text, lambda *_: None)
+            assert tracker.race_ms == parse_ms(text), text
 
 
 def test_quiet_is_only_claimed_under_the_scanned_flag_within_the_window_and_records_the_clock() -> None:
@@ -193,7 +197,7 @@ def _random_field_run(seed: int, rescan: bool) -> list:
 
         if rescan:
             tracker.nscan = -1  # (no evaluation of the whole field to rely on)
-        tracker.check(changes, cars, flag, race, setter)
+        tracker.check(changes, cars, flag, _clock(race), setter)
         # Cars that join the change record join it in the field's order, as in a full scan.
         assert joined == sorted(joined)
         log.append([c.is_stale for c in cars])
