@@ -114,6 +114,7 @@ class StaleTracker:
 
     def invalidate(self) -> None:
         self.flag = None
+        self.limits = {}  # (the next check scans; a reset's cars need not be kept till then)
 
     def check(self, changes: Mapping[CarPosition, Container[str]], cars: Collection[CarPosition],
               session_flag: int, race_clock: str, setter: Callable[[CarPosition, str, Any], None]) -> None:
