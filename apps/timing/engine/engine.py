@@ -1147,7 +1147,7 @@ class TimingEngine:
         text = session.running_race_time
         if not changes and st.quiet(text, flag):
             return  # most checks: nothing can have flipped since the last scan
-        st.check(changes, self.cars.values(), flag, st.race_ms_of(text), self._put)
+        st.check(changes, self.cars.values(), flag, text, self._put)
 
     def _log_laps(self, received_at: datetime) -> None:
         """Log the laps of the cars whose lap count this pass recorded (_lap_car: not None)."""

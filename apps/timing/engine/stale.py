@@ -38,12 +38,14 @@ def is_stale(car: CarPosition, session_flag: int, race_time_ms: int) -> bool:
 class StaleTracker:
     """Skips the per-car scan while nothing can have flipped.
 
-    After a full scan it knows the earliest race time at which a not-yet-stale car would turn
-    stale; until the race clock passes that point (and while flag and cars are unchanged) the
-    answer cannot change. A stale car only recovers when its own data changes.
+    It keeps each car's limit, the race time after which it would turn stale, and their
+    minimum, the deadline; until the race clock passes the deadline (and while flag and cars
+    are unchanged) the answer cannot change, and then only the cars whose limit it passed are
+    re-evaluated. A stale car only recovers when its own data changes.
     """
 
-    __slots__ = ("flag", "race_ms", "deadline", "max_laps", "_always_full", "minute", "minute_ms", "text", "text_ms")
+    __slots__ = ("flag", "race_ms", "deadline", "max_laps", "rule", "limits", "nscan", "_always_full", "minute",
+                 "minute_ms", "text", "text_ms")
 
     def __init__(self, always_full: bool = False) -> None:
         self._always_full = always_full
@@ -53,10 +55,19 @@ class StaleTracker:
         self.race_ms = 0
         self.deadline = 0.0
         self.max_laps = 0
+        # The scanned flag's rule, as the loops use it: (a running flag?, the one car flag with
+        # another tolerance, its 1 + tolerance); every other car's is _GROWTH. Looked up once a
+        # scan, not once a check.
+        self.rule: tuple[bool, int | None, float] = (False, None, _GROWTH)
+        # Each car's limit (see _due()), in the field's order, and the field's size when they
+        # were all evaluated (-1: the next time the clock passes the deadline, scan everyone)
+        self.limits: dict[CarPosition, float] = {}
+        self.nscan = -1
         # clock_ms(): the last plain `HH:MM:` prefix and its milliseconds
         self.minute: str | None = None
         self.minute_ms = 0
-        # race_ms_of()/quiet(): the last race clock text and its milliseconds
+        # quiet()/check(): the last race clock text and its milliseconds (checks between two
+        # heartbeats see the same race clock)
         self.text: str | None = None
         self.text_ms = 0
 
@@ -76,13 +87,6 @@ class StaleTracker:
             self.minute, self.minute_ms = text[:6], ms - _SECOND_MS[text[6:]]
         return ms
 
-    def race_ms_of(self, text: str) -> int:
-        """`clock_ms(text)`, remembered for the last text (checks between two heartbeats see
-        the same race clock)."""
-        if text != self.text:
-            self.text, self.text_ms = text, self.clock_ms(text)
-        return self.text_ms
-
     def quiet(self, text: str, session_flag: int) -> bool:
         """True when a check at race clock `text` under `session_flag` with no car changed
         would flip nothing, so it need not run (the check's own first test, for callers that
@@ -90,7 +94,9 @@ class StaleTracker:
         clock as that check would have."""
         if session_flag != self.flag:
             return False
-        ms = self.race_ms_of(text)
+        if text != self.text:  # (as in check(); inline, a call less for every heartbeat's check)
+            self.text, self.text_ms = text, self.clock_ms(text)
+        ms = self.text_ms
         if self.race_ms <= ms <= self.deadline:
             self.race_ms = ms
             return True
@@ -108,22 +114,28 @@ class StaleTracker:
 
     def invalidate(self) -> None:
         self.flag = None
+        self.limits = {}  # (the next check scans; a reset's cars need not be kept till then)
 
     def check(self, changes: Mapping[CarPosition, Container[str]], cars: Collection[CarPosition],
-              session_flag: int, race_time_ms: int, setter: Callable[[CarPosition, str, Any], None]) -> None:
-        """One stale check. The cars whose stale inputs changed (`changes`: car -> the contract
-        JSON names of its changed fields, the engine's pass record) are re-evaluated, keeping
-        the rest of the field's verdicts; the whole field is scanned only when something
-        elsewhere may have flipped.
+              session_flag: int, race_clock: str, setter: Callable[[CarPosition, str, Any], None]) -> None:
+        """One stale check at race clock `race_clock` (its text). The cars whose stale inputs
+        changed (`changes`: car -> the contract JSON names of its changed fields, the engine's
+        pass record) are re-evaluated, keeping the rest of the field's verdicts; once the race
+        clock passes the deadline only the cars whose own limit it passed are; the whole field
+        is scanned when the flag changed, the clock went back, the field grew, or the tracker
+        was invalidated.
         (One call per check: the per-car re-evaluation is inline, it runs for every crossing.)"""
+        if race_clock != self.text:  # (as in quiet())
+            self.text, self.text_ms = race_clock, self.clock_ms(race_clock)
+        race_time_ms = self.text_ms
         if changes and session_flag == self.flag:  # (a different flag fails the test below)
             if race_time_ms < self.race_ms:
                 self.flag = None
             else:
                 few_laps = self.max_laps < 3
-                running = session_flag in _RUNNING
-                odd_flag, odd_grow = _ODD_GROWTH.get(session_flag, _NO_ODD_GROWTH)
+                running, odd_flag, odd_grow = self.rule  # (set by the scan under this flag)
                 deadline = self.deadline
+                limits = self.limits
                 for car, ch in changes.items():
                     if not (_J_LAPS in ch or _J_TOTAL_TIME in ch or _J_LAST_LAP_TIME in ch or _J_TRACK_FLAG in ch):
                         continue
@@ -133,9 +145,13 @@ class StaleTracker:
                             self.flag = None  # the field just became eligible: scan everyone
                             break
                         continue
-                    # (A leader regressing below lap 3 without a reset is not a real-world case;
-                    # resets invalidate the tracker.)
-                    # is_stale() and the deadline rule inlined: one tolerance lookup, same arithmetic.
+                    if laps < 3:
+                        # The field's lap count may have fallen below 3 (not a real-world case
+                        # without a reset, and resets invalidate), which the scan would see
+                        # and then flip nothing: only a scan may rely on it.
+                        self.nscan = -1
+                    # is_stale() and the limit rule inlined, as in the loop at the end.
+                    limit = _NEVER
                     if laps == 0:
                         value = True
                     elif not running or car.total_time is None or car.last_lap_time is None:
@@ -150,18 +166,30 @@ class StaleTracker:
                             limit = car._ttm_ms + (span if span > 1000.0 else 1000.0)
                             if limit < deadline:
                                 deadline = limit
+                    limits[car] = limit  # (a car new since the scan is noticed by the count)
                     if car.is_stale != value:
                         setter(car, "is_stale", value)  # (adds to `ch` only: the loop is unaffected)
                 self.deadline = deadline
         # (quiet() has a twin of this test for callers that can skip the call: change both.)
-        if session_flag == self.flag and self.race_ms <= race_time_ms <= self.deadline:
-            self.race_ms = race_time_ms
-            return
-        # (In always_full mode no scan is relied on: every check scans again.)
+        if session_flag == self.flag and self.race_ms <= race_time_ms:
+            if race_time_ms <= self.deadline:
+                self.race_ms = race_time_ms
+                return
+            limits = self.limits
+            if self.nscan == len(limits) == len(cars):
+                # The clock passed some car's limit and nothing else changed since the scan:
+                # only the cars whose limit it passed can flip (see below).
+                self.race_ms = race_time_ms
+                self._due(limits, race_time_ms, setter)
+                return
+        # A full scan. (In always_full mode no scan is relied on: every check scans again.)
         self.flag = None if self._always_full else session_flag
+        self.rule = (session_flag in _RUNNING,) + _ODD_GROWTH.get(session_flag, _NO_ODD_GROWTH)
         self.race_ms = race_time_ms
         self.deadline = _NEVER
+        self.nscan = -1
         if not cars:
+            self.limits = {}
             return
         max_laps = 0
         for c in cars:
@@ -171,11 +199,30 @@ class StaleTracker:
         if max_laps < 3:
             # Nothing is stale before lap 3; any lap change invalidates the tracker anyway.
             return
-        running = session_flag in _RUNNING
-        odd_flag, odd_grow = _ODD_GROWTH.get(session_flag, _NO_ODD_GROWTH)
+        # Every car is due. (The dict is in the field's order, as the setter calls must be; cars
+        # only join at the end, and leave only with a reset, which invalidates.)
+        limits = self.limits = dict.fromkeys(cars, -_NEVER)
+        self.nscan = len(limits)
+        self._due(limits, race_time_ms, setter)
+
+    def _due(self, limits: dict[CarPosition, float], race_time_ms: int,
+             setter: Callable[[CarPosition, str, Any], None]) -> None:
+        """Re-evaluates the cars whose limit (`limits`: the race time after which each car
+        would turn stale; never for a car that is stale or cannot turn stale while its inputs
+        and the flag stay) the clock has reached, in the field's order, and sets the deadline
+        to the earliest limit left. A car with a later limit cannot have turned stale: with
+        integer milliseconds, elapsed > max(1000, span) implies race_time_ms >= its limit, the
+        float sum ttm + max(...) rounding monotonically. A stale car stays stale until its own
+        data changes."""
+        running, odd_flag, odd_grow = self.rule
         deadline = _NEVER
-        for c in cars:
-            # is_stale() inlined as in the changed-car loop above
+        for c, limit in limits.items():
+            if limit > race_time_ms:
+                if limit < deadline:
+                    deadline = limit
+                continue
+            # is_stale() inlined as in the changed-car loop of check()
+            limit = _NEVER
             if c.last_lap_completed == 0:
                 value = True
             elif not running or c.total_time is None or c.last_lap_time is None:
@@ -190,6 +237,7 @@ class StaleTracker:
                     limit = c._ttm_ms + (span if span > 1000.0 else 1000.0)
                     if limit < deadline:
                         deadline = limit
+            limits[c] = limit  # (a value change: iterating on is fine)
             if c.is_stale != value:
                 setter(c, "is_stale", value)
         self.deadline = deadline
