@@ -209,6 +209,10 @@ class TimingEngine:
     def __init__(self, event_id: int) -> None:
         self.event_id = event_id
         self._event_id_text = str(event_id)
+        # _on_race's session id text, converted when the session's id object changes (a str()
+        # per crossing was a good part of the handler)
+        self._session_id_of: object = None
+        self._session_id_text = "None"
         self._empty = PassResult(0)  # handed out again for passes that change nothing
         self.seq = 0
         self.rejection_count = 0
@@ -988,7 +992,10 @@ class TimingEngine:
         if car.event_id != text:
             car.event_id = ch[_J_EVENT_ID] = text
             written += 1
-        text = str(self.session.session_id)
+        sid = self.session.session_id
+        if sid is not self._session_id_of:  # (the same object: the same text)
+            self._session_id_of, self._session_id_text = sid, str(sid)
+        text = self._session_id_text
         if car.session_id != text:
             car.session_id = ch[_J_SESSION_ID] = text
             written += 1
