@@ -209,6 +209,10 @@ class TimingEngine:
     def __init__(self, event_id: int) -> None:
         self.event_id = event_id
         self._event_id_text = str(event_id)
+        # _on_race's session id text, converted when the session's id object changes (a str()
+        # per crossing was a good part of the handler)
+        self._session_id_of: object = None
+        self._session_id_text = "None"
         self._empty = PassResult(0)  # handed out again for passes that change nothing
         self.seq = 0
         self.rejection_count = 0
@@ -744,8 +748,13 @@ class TimingEngine:
         if self.feeds.active:
             _feeds.after_rmonitor_records(self)  # §2.3/§3.2 re-application, before enrichment
         if self._car_changes:
+            # The records' cars come first in the pass's record: the enrichment only adds cars
+            # whose derived fields it changed (most of a crossing's cars: the car behind, the
+            # fast-time neighbours), and none of those is a stale input, so the check need
+            # only look at the cars recorded before it.
+            inputs = len(self._car_changes)
             self._enrich()
-            self._check_stale()
+            self._check_stale(inputs)
             if self._lap_car is not None:  # (a lap count was recorded: see _log_laps)
                 self._log_laps(received_at)
             # Stale verdicts and lap figures are outputs only: nothing the enrichment reads
@@ -983,7 +992,10 @@ class TimingEngine:
         if car.event_id != text:
             car.event_id = ch[_J_EVENT_ID] = text
             written += 1
-        text = str(self.session.session_id)
+        sid = self.session.session_id
+        if sid is not self._session_id_of:  # (the same object: the same text)
+            self._session_id_of, self._session_id_text = sid, str(sid)
+        text = self._session_id_text
         if car.session_id != text:
             car.session_id = ch[_J_SESSION_ID] = text
             written += 1
@@ -1131,9 +1143,11 @@ class TimingEngine:
         enricher.run(self.cars.values(), self._car_changes)  # type: ignore[arg-type]  # a view iterates the same
         self._enriched_at = self._nsets
 
-    def _check_stale(self) -> None:
+    def _check_stale(self, inputs: int | None = None) -> None:
         # The reference evaluates on every message with car patches and on every third one;
         # the tracker gives the same verdicts while only re-checking what can have changed.
+        # (`inputs`: only the first this many cars of the pass's record can have changed a
+        # stale input; None for any of them.)
         st = self.stale
         if self._reset:
             st.invalidate()
@@ -1147,7 +1161,7 @@ class TimingEngine:
         text = session.running_race_time
         if not changes and st.quiet(text, flag):
             return  # most checks: nothing can have flipped since the last scan
-        st.check(changes, self.cars.values(), flag, text, self._put)
+        st.check(changes, self.cars.values(), flag, text, self._put, inputs)
 
     def _log_laps(self, received_at: datetime) -> None:
         """Log the laps of the cars whose lap count this pass recorded (_lap_car: not None)."""

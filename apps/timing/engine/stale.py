@@ -3,6 +3,7 @@ lap plus a flag-dependent tolerance is flagged, so clients can grey it out."""
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any, Callable, Collection, Container, Mapping
 
 from .flags import Flags
@@ -117,13 +118,16 @@ class StaleTracker:
         self.limits = {}  # (the next check scans; a reset's cars need not be kept till then)
 
     def check(self, changes: Mapping[CarPosition, Container[str]], cars: Collection[CarPosition],
-              session_flag: int, race_clock: str, setter: Callable[[CarPosition, str, Any], None]) -> None:
+              session_flag: int, race_clock: str, setter: Callable[[CarPosition, str, Any], None],
+              inputs: int | None = None) -> None:
         """One stale check at race clock `race_clock` (its text). The cars whose stale inputs
         changed (`changes`: car -> the contract JSON names of its changed fields, the engine's
         pass record) are re-evaluated, keeping the rest of the field's verdicts; once the race
         clock passes the deadline only the cars whose own limit it passed are; the whole field
         is scanned when the flag changed, the clock went back, the field grew, or the tracker
-        was invalidated.
+        was invalidated. With `inputs`, only the first this many cars of `changes` can have a
+        changed stale input (the engine's record lists the records' cars before the cars the
+        enrichment added), so the rest are not looked at.
         (One call per check: the per-car re-evaluation is inline, it runs for every crossing.)"""
         if race_clock != self.text:  # (as in quiet())
             self.text, self.text_ms = race_clock, self.clock_ms(race_clock)
@@ -136,7 +140,10 @@ class StaleTracker:
                 running, odd_flag, odd_grow = self.rule  # (set by the scan under this flag)
                 deadline = self.deadline
                 limits = self.limits
-                for car, ch in changes.items():
+                items: Any = changes.items()
+                if inputs is not None and inputs < len(changes):
+                    items = islice(items, inputs)
+                for car, ch in items:
                     if not (_J_LAPS in ch or _J_TOTAL_TIME in ch or _J_LAST_LAP_TIME in ch or _J_TRACK_FLAG in ch):
                         continue
                     laps = car.last_lap_completed

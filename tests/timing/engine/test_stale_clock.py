@@ -211,3 +211,45 @@ def test_due_cars_alone_give_a_full_scans_verdicts_and_setter_order_on_random_fi
     # (Against the tracker, not always_full: the tracker's changed-car rules are older and
     # differ from a scan per check for a car joining a field already past lap 3.)
     assert _random_field_run(seed, False) == _random_field_run(seed, True)
+
+
+def test_every_car_a_message_crosses_with_is_rechecked_though_the_check_skips_enrichment_only_cars() -> None:
+    # The engine tells the check how many cars the records changed (they come first in the
+    # pass's record; the enrichment appends the cars whose gaps it moved): a count too small
+    # would leave the second crossing car of a message stale, too large would cost time only.
+    inc, full = TimingEngine(1), TimingEngine(1)
+    full.stale.always_full = True
+    now = datetime(2024, 5, 1, 12)
+    cars = ["1", "2", "3", "4", "5"]
+
+    def send(payload: str) -> None:
+        for engine in (inc, full):
+            engine.apply("rmonitor", payload, session_id=1, received_at=now)
+        assert ({c.number: c.is_stale for c in inc.cars.values()}
+                == {c.number: c.is_stale for c in full.cars.values()}), payload
+
+    send('$C,1,"A"')
+    for n in cars:
+        send(f'$A,"{n}","{n}",{100 + int(n)},"D{n}","","USA",1')
+    send('$F,9999,"00:00:00","12:00:00","00:00:00","Green "')
+    race = 0
+    for lap in range(1, 4):
+        race += 60_000
+        for n in cars:
+            t = race + 1000 * int(n)
+            send(f'$G,{n},"{n}",{lap},"{_clock(t)}.000"')
+            send(f'$J,"{n}","00:01:00.000","{_clock(t)}.000"')
+    for _ in range(3):  # (the check runs every third message)
+        race += 100_000  # every car is stale by now
+        send(f'$F,9999,"00:00:00","12:00:00","{_clock(race)}","Green "')
+    assert all(c.is_stale for c in inc.cars.values())
+    # Cars 2 and 4 cross in one message: both recover, and the cars behind them get new gaps
+    # (enrichment-only changes) in the same pass.
+    t = race - 500
+    message = f'$G,2,"2",4,"{_clock(t)}.000"\n$G,4,"4",4,"{_clock(t)}.400"'
+    full.apply("rmonitor", message, session_id=1, received_at=now)
+    result = inc.apply("rmonitor", message, session_id=1, received_at=now)
+    assert [p["n"] for p in result.car_patches][2:], "no enrichment-only car in the pass"
+    stale = {c.number: c.is_stale for c in inc.cars.values()}
+    assert stale == {c.number: c.is_stale for c in full.cars.values()}
+    assert stale == {"1": True, "2": False, "3": True, "4": False, "5": True}
