@@ -197,6 +197,20 @@ def fast_key(c: CarPosition) -> tuple[int, int, int, str]:
 _by_fast_key = attrgetter("_fkey")  # the engine refreshes car._fkey whenever bt/bl change
 
 
+def ranked_slot(ranked: Sequence[CarPosition], i: int, key: Any, attr: str) -> int:
+    """Where the car at `i` belongs once its sort key (attribute `attr`) has become `key`, the
+    others being in order of unique keys: what taking it out and bisecting would give, found by
+    walking from its old slot, since a re-ranked car usually keeps its slot or moves one or two."""
+    j = i
+    while j and getattr(ranked[j - 1], attr) > key:
+        j -= 1
+    if j == i:
+        last = len(ranked) - 1
+        while j < last and getattr(ranked[j + 1], attr) < key:
+            j += 1
+    return j
+
+
 def _replace_one(ranked: list[CarPosition], changed: set[CarPosition] | frozenset) -> tuple[int, int] | None:
     """Re-place the one car of `changed` in the ranking when it was ranked and keeps a best time,
     by walking from its old slot, which usually is its new slot too (what the general path's
@@ -205,14 +219,8 @@ def _replace_one(ranked: list[CarPosition], changed: set[CarPosition] | frozense
     for c in changed:
         if c._bt_ms <= 0 or c not in ranked:
             return None
-        i = j = ranked.index(c)
-        key = c._fkey
-        while j and ranked[j - 1]._fkey > key:
-            j -= 1
-        if j == i:
-            last = len(ranked) - 1
-            while j < last and ranked[j + 1]._fkey < key:
-                j += 1
+        i = ranked.index(c)
+        j = ranked_slot(ranked, i, c._fkey, "_fkey")
         if j == i:
             return i, i
         del ranked[i]

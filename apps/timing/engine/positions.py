@@ -14,7 +14,7 @@ from itertools import count
 from operator import attrgetter
 from typing import Any, Iterable
 
-from .gaps import DEFAULT_TYPICAL_LAP_MS, Changes, record, update_fast_time_gaps, update_gaps
+from .gaps import DEFAULT_TYPICAL_LAP_MS, Changes, ranked_slot, record, update_fast_time_gaps, update_gaps
 from .state import INVALID_POSITION, CarPosition
 from .wire import CAR_JSON
 
@@ -357,19 +357,10 @@ class Enricher:
             c = reranked.pop()
             i = index.get(c, -1)
             if 0 <= i < len(cars) and cars[i] is c:
-                # Its new slot by walking from the old one (what bisect_left gives once it is
-                # taken out: the others are in order and ranks are unique): a car usually keeps
-                # its slot (the cars around it changed first) or moves one or two.
-                rank = c._rank
-                j = i
-                while j and cars[j - 1]._rank > rank:
-                    j -= 1
+                # (it usually keeps its slot: the cars around it changed first)
+                j = ranked_slot(cars, i, c._rank, "_rank")
                 if j == i:
-                    last = len(cars) - 1
-                    while j < last and cars[j + 1]._rank < rank:
-                        j += 1
-                    if j == i:
-                        return
+                    return
                 del cars[i]
                 cars.insert(j, c)
                 if i > j:
