@@ -78,25 +78,34 @@ def _clock(ms: int) -> str:
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
+class _TwinEngines:
+    """An engine and one whose stale tracker scans the whole field on every check, fed the same
+    messages (a class and `cars` entered first); send() checks after each message that both give
+    every car the same stale verdict."""
+
+    def __init__(self, cars: list[str]) -> None:
+        self.inc, self.full = TimingEngine(1), TimingEngine(1)
+        self.full.stale.always_full = True
+        self.now = datetime(2024, 5, 1, 12)
+        self.send('$C,1,"A"')
+        for n in cars:
+            self.send(f'$A,"{n}","{n}",{100 + int(n)},"D{n}","","USA",1')
+
+    def send(self, payload: str) -> None:
+        for engine in (self.inc, self.full):
+            engine.apply("rmonitor", payload, session_id=1, received_at=self.now)
+        assert ({c.number: c.is_stale for c in self.inc.cars.values()}
+                == {c.number: c.is_stale for c in self.full.cars.values()}), payload
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_quiet_stale_checks_match_a_full_scan_when_the_race_clock_jumps_back(seed: int) -> None:
     # A quiet check (no car changes, clock between the last check and the deadline) is
     # skipped; a clock that went back must still rescan, as the full scan would un-stale cars.
     rnd = random.Random(seed)
-    inc, full = TimingEngine(1), TimingEngine(1)
-    full.stale.always_full = True
-    now = datetime(2024, 5, 1, 12)
     cars = ["1", "2", "3", "4"]
-
-    def send(payload: str) -> None:
-        for engine in (inc, full):
-            engine.apply("rmonitor", payload, session_id=1, received_at=now)
-        assert ({c.number: c.is_stale for c in inc.cars.values()}
-                == {c.number: c.is_stale for c in full.cars.values()}), payload
-
-    send('$C,1,"A"')
-    for n in cars:
-        send(f'$A,"{n}","{n}",{100 + int(n)},"D{n}","","USA",1')
+    twins = _TwinEngines(cars)
+    send = twins.send
     race = 0
     for lap in range(1, 4):  # everyone on lap 3, laps of about 60 s
         race += 60_000
@@ -105,7 +114,7 @@ def test_quiet_stale_checks_match_a_full_scan_when_the_race_clock_jumps_back(see
             send(f'$G,{n},"{n}",{lap},"{_clock(t)}.000"')
             send(f'$J,"{n}","00:01:00.000","{_clock(t)}.000"')
     for _ in range(300):
-        now += timedelta(seconds=1)
+        twins.now += timedelta(seconds=1)
         race = max(0, race + rnd.choice([1000, 1000, 1000, 5000, 20_000, -30_000]))
         send(f'$F,9999,"00:00:00","12:00:00","{_clock(race)}","Green "')
 
@@ -217,20 +226,9 @@ def test_every_car_a_message_crosses_with_is_rechecked_though_the_check_skips_en
     # The engine tells the check how many cars the records changed (they come first in the
     # pass's record; the enrichment appends the cars whose gaps it moved): a count too small
     # would leave the second crossing car of a message stale, too large would cost time only.
-    inc, full = TimingEngine(1), TimingEngine(1)
-    full.stale.always_full = True
-    now = datetime(2024, 5, 1, 12)
     cars = ["1", "2", "3", "4", "5"]
-
-    def send(payload: str) -> None:
-        for engine in (inc, full):
-            engine.apply("rmonitor", payload, session_id=1, received_at=now)
-        assert ({c.number: c.is_stale for c in inc.cars.values()}
-                == {c.number: c.is_stale for c in full.cars.values()}), payload
-
-    send('$C,1,"A"')
-    for n in cars:
-        send(f'$A,"{n}","{n}",{100 + int(n)},"D{n}","","USA",1')
+    twins = _TwinEngines(cars)
+    send, inc, full, now = twins.send, twins.inc, twins.full, twins.now
     send('$F,9999,"00:00:00","12:00:00","00:00:00","Green "')
     race = 0
     for lap in range(1, 4):
