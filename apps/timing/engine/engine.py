@@ -942,11 +942,7 @@ class TimingEngine:
                 self.starting_dirty = True
         if old is not None and old[0] == r.position and old[1] == r.laps:
             return  # a total-time-only change is not a change in the reference
-        # _car_by_reg's lookup first, without the call: this runs on every crossing, and the
-        # function only matters for a missing car or while the watchdog counts misses.
-        car = self.cars.get(self.reg_to_number.get(r.reg))  # type: ignore[arg-type]
-        if car is None or self.watchdog.first_miss is not None:
-            car = self._car_by_reg(r.reg, received_at)
+        car = self._car_by_reg(r.reg, received_at)
         if car is None:
             # Unlike the reference, a row for an unknown car is not remembered: the next
             # refresh, once `$A` has arrived, must still apply (docs/engine.md).
@@ -1008,12 +1004,9 @@ class TimingEngine:
         row = (r.best_lap, r.best_time)
         if self.practice_info.get(r.reg) == row:
             return
-        # As in _on_race: the lookup inline, _car_by_reg only for a miss or a counting watchdog.
-        car = self.cars.get(self.reg_to_number.get(r.reg))  # type: ignore[arg-type]
-        if car is None or self.watchdog.first_miss is not None:
-            car = self._car_by_reg(r.reg, received_at)
-            if car is None:
-                return
+        car = self._car_by_reg(r.reg, received_at)
+        if car is None:
+            return
         self.practice_info[r.reg] = row
         # _set's work for the two fields (best lap, then best time) with the change record looked
         # up once and the qualifying key computed once: a practice block sends one row per
@@ -1040,12 +1033,9 @@ class TimingEngine:
         if old is not None and old[0] == r.lap_time:
             self.passings[r.reg] = (r.lap_time, r.total_time)
             return
-        # As in _on_race: the lookup inline, _car_by_reg only for a miss or a counting watchdog.
-        car = self.cars.get(self.reg_to_number.get(r.reg))  # type: ignore[arg-type]
-        if car is None or self.watchdog.first_miss is not None:
-            car = self._car_by_reg(r.reg, received_at)
-            if car is None:
-                return
+        car = self._car_by_reg(r.reg, received_at)
+        if car is None:
+            return
         self.passings[r.reg] = (r.lap_time, r.total_time)
         # _set's work without its calls (this runs for every lap of every car): compared first,
         # then what _put does, with the car's change record looked up once as in _on_race, and
