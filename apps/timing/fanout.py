@@ -702,9 +702,9 @@ def hubs_reset() -> None:
 async def hubs_close(*, timeout: float = 5.0) -> None:
     """Stop the running event loop's hub: cancel its receive loop and wait for it to end.
 
-    For code that closes its event loop while the hub lives (tests): a channel-layer receive
-    cancelled at loop shutdown together with the layer's own helper tasks can hang there,
-    whereas a receive cancelled on its own unwinds cleanly."""
+    For code that closes its event loop while the hub lives (tests): the loop's shutdown waits
+    for every task still running, and a single cancel can be swallowed (redmist.cancellation),
+    so the receive loop is stopped here, with task_stop, before that."""
     hub = _hubs.pop(asyncio.get_running_loop(), None)
     if hub is not None:
         await task_stop(hub._task, timeout=timeout)
