@@ -233,6 +233,11 @@ class TimingEngine:
             Init: self._on_init, Passing: self._on_passing, Corrected: self._on_ignored,
             LineCrossing: self._on_ignored, TrackInfo: self._on_ignored,
         }
+        # The records apply() handles on their own when a message holds one: not `$I` (its reset
+        # rules are per message) nor `$F` (the heartbeat shortcut's leftovers: a flag change and
+        # the like), which go through _apply_records with anything that does not parse.
+        self._one_record_handlers = {t: h for t, h in self._record_handlers.items() if t not in (Init, Heartbeat)}
+        self._class_changed = False  # a `$C` changed a class name: re-resolve the competitors
         self._parser = LineParser()
         self._memo = self._parser.memo
         self._init_state()
@@ -365,10 +370,13 @@ class TimingEngine:
         # _log_laps must scan the changes for them: most passes with car changes complete no lap
         # or one, and `$G` (where nearly all lap counts are written) notes the car.
         self._lap_car: Any = None
-        # Set by every public mutator (update_car & co.), so a heartbeat can tell "nothing
-        # recorded since the last pass" with one test instead of _pending()'s nine. Only they can
-        # record anything between passes: everything else runs inside apply()/tick(), which end
-        # here. (tests/timing/engine/test_heartbeat_fast_paths.py checks the list is complete.)
+        # Set by every public mutator (update_car & co.), and wherever a pass records anything
+        # but car changes (session fields, flags, entries, rejections, resets, relay requests,
+        # a finished session; laps are only logged for cars in the change record). So "nothing
+        # recorded" is `not (self._car_changes or self._touched)`, two tests instead of
+        # _pending()'s nine, for the heartbeat shortcut and the end of every RMonitor pass.
+        # (test_heartbeat_fast_paths.py checks the public mutators, test_touched_marks_outputs.py
+        # every write of the other accumulators.)
         self._touched = False
 
     def _set(self, car: CarPosition, attr: str, value: Any) -> None:
@@ -428,6 +436,7 @@ class TimingEngine:
         if getattr(self.session, attr) != value:
             setattr(self.session, attr, value)
             self._session_changes[attr] = value
+            self._touched = True
 
     def _pending(self) -> bool:
         """Anything recorded for the current pass (the heartbeat shortcut only runs on none; it
@@ -442,6 +451,7 @@ class TimingEngine:
         self.rejection_count += 1
         self.last_rejections.append(reason)
         self._pass_rejections.append(reason)
+        self._touched = True
 
     def _finish(self) -> PassResult:
         self._touched = False  # every way out below leaves the accumulators empty
@@ -541,26 +551,18 @@ class TimingEngine:
             # plain feed, most captured blocks), and most of those records change nothing: the
             # timing system repeats its entries, classes and standings every few seconds. So
             # such a message is applied here, down to recognising an empty pass; others
-            # (several records, a reset, a line that does not parse) go through _apply_records.
+            # (several records, a reset, a heartbeat the shortcut left, a line that does not
+            # parse) go through _apply_records.
             line = payload.strip()
             rec = self._memo.get(line)  # (memoised lines are single clean records)
             if rec is None and line and "\n" not in line and line[0] != "\ufeff":
                 rec = self._parser.parse_new(line)
-            t = type(rec)
-            handler = self._record_handlers.get(t)
+            handler = self._one_record_handlers.get(type(rec))
             try:
-                if handler is None or t is Init:
+                if handler is None:
                     self._apply_records(payload, received_at)
-                elif t is Heartbeat:
-                    # One the shortcut above left (a flag change, changes made between passes,
-                    # another shape): no end-of-records work.
-                    n = self.rmonitor_messages = self.rmonitor_messages + 1
-                    self._on_heartbeat(rec, received_at)
-                    if not n % 3:
-                        self._check_stale()
                 else:
                     n = self.rmonitor_messages = self.rmonitor_messages + 1
-                    self._class_changed = False
                     try:
                         handler(rec, received_at)
                     except Exception as exc:
@@ -572,19 +574,24 @@ class TimingEngine:
                     if self._car_changes or self._class_changed or self.starting_dirty:
                         self._end_of_records(False, received_at)
                     elif not n % 3:
-                        self._check_stale()
+                        st = self.stale
+                        s = self.session
+                        # Between two heartbeats the race clock and the flag stand still, so
+                        # once the tracker found the field quiet at this clock nothing can flip
+                        # until one of them moves or the tracker changes (check() and
+                        # invalidate() clear quiet_at; a reset or anything else recorded sets
+                        # _touched, which takes the full check).
+                        if self._touched or st.quiet_at is not s.running_race_time or st.flag != s.current_flag:
+                            self._check_stale()
                 if self.feeds.active:
                     _feeds.after_rmonitor_message(self, received_at)
                 if self._nsets != self._enriched_at:
                     self._enrich()
             except Exception as exc:  # the engine must survive any feed; keep what was applied
                 self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
-            if not (self._car_changes or self._session_changes or self._completed or self._pass_rejections
-                    or self._flags_changed or self._entries_changed or self._relay_reset or self._reset
-                    or self._finished is not None):
-                # Nothing recorded (_pending()'s test, inline: most RMonitor passes end here, and
-                # _finish's call cost more than its test).
-                self._touched = False
+            if not (self._car_changes or self._touched):
+                # Nothing recorded (see _begin_common): most RMonitor passes end here, and
+                # _finish's call cost more than this.
                 empty = self._empty
                 if empty.seq != self.seq:
                     empty = self._empty = PassResult(self.seq)
@@ -702,7 +709,6 @@ class TimingEngine:
                 return  # a blank message: no record
             lines = text.split("\n")
         self.rmonitor_messages += 1
-        self._class_changed = False
         heartbeats = "$F," in payload  # (the line test below costs the other lines more)
         handlers = self._record_handlers
         memo = self._memo
@@ -738,6 +744,7 @@ class TimingEngine:
 
     def _end_of_records(self, full_reset: bool, received_at: datetime) -> None:
         if self._class_changed:
+            self._class_changed = False  # (consumed here: apply()'s one-record path does not reset it)
             for row in list(self.competitors.values()):
                 self._apply_competitor(row)
             self.starting_dirty = True
@@ -781,6 +788,8 @@ class TimingEngine:
             s.local_time_of_day = ch["local_time_of_day"] = r.time_of_day
         if s.running_race_time != r.race_time:
             s.running_race_time = ch["running_race_time"] = r.race_time
+        if ch:
+            self._touched = True
         if flag_changed or self._logged_flag < 0:
             # The effective flag only moves with the heartbeat text (or a Flagtronics purple,
             # whose handler calls _set_current_flag itself).
@@ -796,7 +805,7 @@ class TimingEngine:
         if flag != self._logged_flag and not self.feeds.owns_flags(self):
             local = received_at + timedelta(hours=self.session.local_time_zone_offset)
             if self.flag_log.observe(flag, self.session.local_time_of_day, local.date()):
-                self._flags_changed = True
+                self._flags_changed = self._touched = True
             self._logged_flag = flag
 
     def _on_competitor(self, r: Competitor, received_at: datetime) -> None:
@@ -878,7 +887,7 @@ class TimingEngine:
             if old_entry is not None:
                 del self.entries[number]
             self.entries[number] = entry
-            self._entries_changed = True
+            self._entries_changed = self._touched = True
         self._comp_seen[row.reg] = (_applied_fields(row), context)
 
     def _set_class(self, car: CarPosition, class_name: str | None) -> None:
@@ -928,7 +937,7 @@ class TimingEngine:
         if car is None:
             self.counters["car_not_found"] += 1
             if self.watchdog.miss(received_at):
-                self._relay_reset = self._relay_force = True
+                self._relay_reset = self._relay_force = self._touched = True
             return None
         if self.watchdog.first_miss is not None:
             self.watchdog.hit()
@@ -1091,7 +1100,7 @@ class TimingEngine:
         self.enricher.clear()
         self._car_changes.clear()
         self._lap_car = None  # (no car's change record is left)
-        self._reset = True
+        self._reset = self._touched = True
         self.counters["resets"] += 1
 
     # -- end-of-message work ------------------------------------------------------

@@ -313,7 +313,7 @@ def _track_now(eng: "TimingEngine", received_at: datetime) -> datetime:
 def _publish_flags(eng: "TimingEngine", periods: list[FlagPeriod]) -> None:
     new = [FlagDuration(int(p.flag), p.start, p.end) for p in periods]
     if eng.flag_log.replace(new):
-        eng._flags_changed = True
+        eng._flags_changed = eng._touched = True
 
 
 def _purple(eng: "TimingEngine", periods: list[Any]) -> tuple[list[Any], bool]:

@@ -36,6 +36,10 @@ def is_stale(car: CarPosition, session_flag: int, race_time_ms: int) -> bool:
     return last > 0 and elapsed > last * (1 + tolerance)
 
 
+# StaleTracker.quiet_at when no quiet clock is known: no clock text (nor None) is this object
+NOT_QUIET = object()
+
+
 class StaleTracker:
     """Skips the per-car scan while nothing can have flipped.
 
@@ -46,7 +50,7 @@ class StaleTracker:
     """
 
     __slots__ = ("flag", "race_ms", "deadline", "max_laps", "rule", "limits", "nscan", "_always_full", "minute",
-                 "minute_ms", "text", "text_ms")
+                 "minute_ms", "text", "text_ms", "quiet_at")
 
     def __init__(self, always_full: bool = False) -> None:
         self._always_full = always_full
@@ -71,6 +75,10 @@ class StaleTracker:
         # heartbeats see the same race clock)
         self.text: str | None = None
         self.text_ms = 0
+        # The race clock text (the session's own object) at which quiet() last found the field
+        # quiet, NOT_QUIET once anything else moved the tracker: a check at that clock under
+        # the same flag would find the same, so the engine skips it (apply()'s one-record path).
+        self.quiet_at: object = NOT_QUIET
 
     def clock_ms(self, text: str) -> int:
         """`parse_ms(text)` for the race clock. It moves a second at a time, so within a minute
@@ -94,13 +102,16 @@ class StaleTracker:
         can then skip more: the heartbeat skips its whole after-message work). Records the
         clock as that check would have."""
         if session_flag != self.flag:
+            self.quiet_at = NOT_QUIET
             return False
         if text != self.text:  # (as in check(); inline, a call less for every heartbeat's check)
             self.text, self.text_ms = text, self.clock_ms(text)
         ms = self.text_ms
         if self.race_ms <= ms <= self.deadline:
             self.race_ms = ms
+            self.quiet_at = text
             return True
+        self.quiet_at = NOT_QUIET
         return False
 
     @property
@@ -115,6 +126,7 @@ class StaleTracker:
 
     def invalidate(self) -> None:
         self.flag = None
+        self.quiet_at = NOT_QUIET
         self.limits = {}  # (the next check scans; a reset's cars need not be kept till then)
 
     def check(self, changes: Mapping[CarPosition, Container[str]], cars: Collection[CarPosition],
@@ -122,13 +134,14 @@ class StaleTracker:
               inputs: int | None = None) -> None:
         """One stale check at race clock `race_clock` (its text). The cars whose stale inputs
         changed (`changes`: car -> the contract JSON names of its changed fields, the engine's
-        pass record) are re-evaluated, keeping the rest of the field's verdicts; once the race
+        self.quiet_at = NOT_QUIET  # (see quiet()) record) are re-evaluated, keeping the rest of the field's verdicts; once the race
         clock passes the deadline only the cars whose own limit it passed are; the whole field
         is scanned when the flag changed, the clock went back, the field grew, or the tracker
         was invalidated. With `inputs`, only the first this many cars of `changes` can have a
         changed stale input (the engine's record lists the records' cars before the cars the
         enrichment added), so the rest are not looked at.
         (One call per check: the per-car re-evaluation is inline, it runs for every crossing.)"""
+        pass
         if race_clock != self.text:  # (as in quiet())
             self.text, self.text_ms = race_clock, self.clock_ms(race_clock)
         race_time_ms = self.text_ms

@@ -154,12 +154,13 @@ def _apply_noting_the_path(engine: TimingEngine, payload: str) -> tuple[PassResu
     """apply() the message; True when the heartbeat shortcut took it (the general pass reads a
     typed Heartbeat record and hands it to _on_heartbeat)."""
     general = []
-    on_heartbeat = engine._on_heartbeat
-    engine._on_heartbeat = lambda *args: (general.append(1), on_heartbeat(*args))[1]
+    handlers = engine._record_handlers
+    on_heartbeat = handlers[Heartbeat]
+    handlers[Heartbeat] = lambda *args: (general.append(1), on_heartbeat(*args))[1]
     try:
         result = engine.apply("rmonitor", payload, session_id=1, received_at=_AT)
     finally:
-        del engine._on_heartbeat
+        handlers[Heartbeat] = on_heartbeat
     return result, not general
 
 

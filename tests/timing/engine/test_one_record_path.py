@@ -53,7 +53,7 @@ def test_a_one_record_message_carries_what_its_record_changed(line, output):
 
 def test_a_record_handler_that_raises_comes_out_as_a_rejection_of_its_pass():
     engine = _engine()
-    engine._record_handlers[RaceInfo] = _raise
+    engine._one_record_handlers[RaceInfo] = _raise
     result = engine.apply("rmonitor", '$G,1,"7",4,"00:06:30.000"', session_id=1, received_at=T0)
     assert result.rejections and "boom" in result.rejections[0]
 
@@ -98,7 +98,8 @@ _NOT_OUTPUTS = {"_relay_force", "_nsets", "_enriched_at", "car_seq_at_pass_start
 
 
 def test_the_list_of_pass_outputs_is_what_begin_resets():
-    # A new accumulator must be added to _OUTPUTS (and to _pending() and apply()'s copy of it).
+    # A new accumulator must be added to _OUTPUTS and to _pending(), and unless it only holds
+    # cars' laps, its writers must set `_touched` (test_touched_marks_outputs.py).
     engine = _engine()
     before = set(vars(engine))
     for name in _OUTPUTS.keys() | _NOT_OUTPUTS:
@@ -111,6 +112,10 @@ def test_the_list_of_pass_outputs_is_what_begin_resets():
 def test_any_output_recorded_before_a_refresh_keeps_its_pass_from_being_the_empty_result(name):
     engine = _engine()
     setattr(engine, name, _OUTPUTS[name](engine))
+    if name == "_completed":
+        engine._car_changes = {engine.cars["7"]: {"llp": 4}}  # (laps are logged for cars changed in the pass)
+    elif name != "_car_changes":
+        engine._touched = True  # as every writer of the other outputs does
     assert engine._pending()
     result = engine.apply("rmonitor", _REFRESH, session_id=1, received_at=T0)
     assert result is not engine._empty and not engine._pending()

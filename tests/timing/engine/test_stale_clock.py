@@ -119,6 +119,43 @@ def test_quiet_stale_checks_match_a_full_scan_when_the_race_clock_jumps_back(see
         send(f'$F,9999,"00:00:00","12:00:00","{_clock(race)}","Green "')
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_refreshes_between_heartbeats_give_a_full_scans_verdicts_when_the_flag_moves_under_a_stopped_clock(
+        seed: int) -> None:
+    # apply() skips the every-third-message check of a record that changed nothing once the
+    # tracker found the field quiet at the same race clock text; a flag change under a stopped
+    # clock (the same text) must still be checked, as must a clock the tracker has not seen.
+    rnd = random.Random(seed)
+    cars = ["1", "2", "3", "4"]
+    twins = _TwinEngines(cars)
+    send = twins.send
+    race = 0
+    for lap in range(1, 4):
+        race += 60_000
+        for n in cars:
+            t = race + 1000 * int(n)
+            send(f'$G,{n},"{n}",{lap},"{_clock(t)}.000"')
+            send(f'$J,"{n}","00:01:00.000","{_clock(t)}.000"')
+    flag = "Green "
+    stale_at = 0  # messages after which some car was stale: the verdicts compared are not all False
+    for _ in range(400):
+        twins.now += timedelta(seconds=1)
+        step = rnd.random()
+        if step < 0.3:
+            race += rnd.choice([1000, 3000, 8000])
+            send(f'$F,9999,"00:00:00","12:00:00","{_clock(race)}","{flag}"')
+        elif step < 0.45:
+            flag = rnd.choice(["Green ", "Yellow", "Red   "])  # under a stopped clock
+            send(f'$F,9999,"00:00:00","12:00:00","{_clock(race)}","{flag}"')
+        elif step < 0.55:
+            n = rnd.choice(cars)
+            send(f'$J,"{n}","00:01:0{rnd.randrange(10)}.000","{_clock(race)}.000"')
+        else:
+            send('$C,1,"A"')  # a refresh: changes nothing
+        stale_at += any(c.is_stale for c in twins.full.cars.values())
+    assert stale_at > 20
+
+
 def test_the_trackers_tolerance_table_is_one_plus_the_tolerance_rule() -> None:
     from apps.timing.engine import stale
     from apps.timing.engine.flags import Flags
