@@ -203,6 +203,9 @@ class CompetitorRow:
     # the timing system's periodic refresh skip the field-by-field work; see _on_competitor.
     last_a: Any = field(default=None, compare=False, repr=False)
     last_comp: Any = field(default=None, compare=False, repr=False)
+    # The engine's _context_epoch when this row was last resolved (or found resolved): while
+    # it holds, the context the row resolves in (class names, session, flag) is unchanged.
+    epoch: int = field(default=-1, compare=False, repr=False)
 
 
 class TimingEngine:
@@ -255,6 +258,9 @@ class TimingEngine:
         self.competitors: dict[str, CompetitorRow] = {}
         # last applied competitor per reg: (row fields, (class name, session id, flag))
         self._comp_seen: dict[str, tuple[tuple, tuple]] = {}
+        # Moves whenever what a competitor row resolves in may have changed: a session field
+        # (the session id, the flag), a class name, a reset of the field (see CompetitorRow.epoch).
+        self._context_epoch = 0
         self.classes: dict[int, str] = {}
         self.race_info: dict[str, tuple[int, int, str]] = {}
         self.race_laps_positive = 0
@@ -437,6 +443,7 @@ class TimingEngine:
             setattr(self.session, attr, value)
             self._session_changes[attr] = value
             self._touched = True
+            self._context_epoch += 1
 
     def _pending(self) -> bool:
         """Anything recorded for the current pass (the heartbeat shortcut only runs on none; it
@@ -813,7 +820,10 @@ class TimingEngine:
         if row is None:
             row = self.competitors[r.reg] = CompetitorRow(r.reg, r.number)
         elif row.last_a is r:
-            self._apply_competitor(row, True)  # Orbits' periodic refresh: the row is as it was
+            # Orbits' periodic refresh: the row is as it was, and if its context is too, so is
+            # everything it resolved to.
+            if row.epoch != self._context_epoch:
+                self._apply_competitor(row, True)
             return
         shared = (row.number, row.first_name, row.last_name, row.nationality, row.class_no)
         row.number = r.number
@@ -832,7 +842,8 @@ class TimingEngine:
         if row is None:
             row = self.competitors[r.reg] = CompetitorRow(r.reg, r.number)
         elif row.last_comp is r:
-            self._apply_competitor(row, True)
+            if row.epoch != self._context_epoch:  # (as in _on_competitor)
+                self._apply_competitor(row, True)
             return
         shared = (row.number, row.first_name, row.last_name, row.nationality, row.class_no)
         row.number = r.number
@@ -856,6 +867,7 @@ class TimingEngine:
             # The timing system's periodic refresh: nothing can change. (A reg seen before still
             # resolves to the same car: cars and reg_to_number only lose entries together with
             # _comp_seen, in _context_reset.)
+            row.epoch = self._context_epoch
             return
         number = self.reg_to_number.get(row.reg, row.number)
         car = self.cars.get(number)
@@ -889,6 +901,7 @@ class TimingEngine:
             self.entries[number] = entry
             self._entries_changed = self._touched = True
         self._comp_seen[row.reg] = (_applied_fields(row), context)
+        row.epoch = self._context_epoch
 
     def _set_class(self, car: CarPosition, class_name: str | None) -> None:
         """Move a car to another class: its class group and the in-class grid follow."""
@@ -920,6 +933,7 @@ class TimingEngine:
             # Orbits repeats its class list every refresh; only a real change re-resolves.
             self.classes[r.class_no] = r.name
             self._class_changed = True
+            self._context_epoch += 1
 
     def _on_setting(self, r: Setting, received_at: datetime) -> None:
         key = r.description.strip().upper()
@@ -1097,6 +1111,7 @@ class TimingEngine:
         self.entries.clear()
         self.cars.clear()
         self._comp_seen.clear()
+        self._context_epoch += 1
         self.enricher.clear()
         self._car_changes.clear()
         self._lap_car = None  # (no car's change record is left)

@@ -22,6 +22,7 @@ class _AlwaysFullEngine(TimingEngine):
     def _apply_competitor(self, row, row_unchanged=False):  # type: ignore[no-untyped-def]
         self._comp_seen.clear()
         super()._apply_competitor(row, False)
+        row.epoch = -1  # (no context is ever known to be unchanged: the next refresh applies too)
 
 
 def _result(r: Any) -> str:
@@ -60,3 +61,18 @@ def test_alternating_competitor_rows_that_disagree_are_applied_in_full_every_tim
         r = eng.apply(kind, payload, session_id=1, received_at=at)
         names += [e["nm"] for e in (r.session_patch or {}).get("eventEntries", [])]
     assert names[:4] == ["Ann Lee", "Bob Ray", "Ann Lee", "Bob Ray"]
+
+
+@pytest.mark.parametrize("change, expect", [
+    ('$F,0,"00:00:00","12:00:01","00:00:01","Yellow"', lambda car: car.track_flag == 2),
+    ('$B,7,"Race"', lambda car: car.session_id == "7"),
+])
+def test_a_refresh_row_after_its_context_moved_is_applied_again(change, expect) -> None:
+    # The same `$A` record (memoised: the same object) after the flag or the session changed
+    # must reach the car again; nothing else in between touches the car.
+    a = '$A,"12","12",1234,"Ann","Lee","USA",1'
+    eng = TimingEngine(1)
+    for line in ('$F,0,"00:00:00","12:00:00","00:00:00","Green "', '$C,1,"GT"', a, a, change, a):
+        eng.apply("rmonitor", line, session_id=1, received_at=T0)
+    assert expect(eng.cars["12"]), eng.cars["12"]
+
