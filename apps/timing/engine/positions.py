@@ -43,7 +43,7 @@ class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
                  "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed",
                  "fast_ranked", "fast_changed", "reranked", "best_holder", "ordinal", "top_seq",
-                 "joined")
+                 "joined", "pace")
 
     def __init__(self, key: object) -> None:
         self.key = key
@@ -68,6 +68,9 @@ class Group:
         self.fast_changed: set[CarPosition] = set()
         self.top_seq = -1  # the highest _seq of any car ever added
         self.joined = False  # a car took the last slot without a re-sort (see add and _gaps)
+        # The engine's in-class fastest-pace result, (winner or None, its 5-lap average), while
+        # it holds (see TimingEngine._lap_pace); None: unknown, the next lap walks the class.
+        self.pace: tuple[CarPosition | None, float | None] | None = None
 
     def add(self, car: CarPosition) -> None:
         cars = self.cars
@@ -86,6 +89,7 @@ class Group:
         cars.append(car)
         self.lap_of[car] = None
         self.lap_changed.add(car)
+        self.pace = None
         # The fast-time ranking takes a new car in like one whose best changed (most join
         # without a best time and leave the ranking as it is), instead of a re-ranking.
         self.fast_changed.add(car)
@@ -124,6 +128,7 @@ class Group:
         self.lap_changed.discard(car)
         self.fast_ranked = None
         self.fast_changed.discard(car)
+        self.pace = None
         self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
 
@@ -173,6 +178,11 @@ class Enricher:
         self.clipped = set()
         self.joined = set()
         self.award_ok = self.best_ok = False
+
+    def forget_pace(self) -> None:
+        """The fastest-pace results may no longer hold (see Group.pace)."""
+        for g in self.groups.values():
+            g.pace = None
 
     def _class_group(self, cls: str | None) -> Group:
         g = self.groups.get(cls)
@@ -279,7 +289,7 @@ class Enricher:
         if self.always_full:
             for g in self.groups.values():
                 g.order_dirty = g.p90_dirty = g.fast_dirty = g.members_changed = g.full = True
-                g.fast_ranked = None
+                g.fast_ranked = g.pace = None
             self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
             dirty.update(self.groups.values())
             dirty.discard(overall)
