@@ -299,6 +299,7 @@ class TimingEngine:
         car = self.cars.get(number)
         if car is None:
             return False
+        self.enricher.forget_pace()  # (it may set a stale verdict or a pace flag)
         for attr, value in changes.items():
             if attr == "car_class":
                 self._set_class(car, value)  # the class rankings must follow
@@ -1175,7 +1176,15 @@ class TimingEngine:
         text = session.running_race_time
         if not changes and st.quiet(text, flag):
             return  # most checks: nothing can have flipped since the last scan
-        st.check(changes, self.cars.values(), flag, text, self._put, inputs)
+        st.check(changes, self.cars.values(), flag, text, self._put_stale, inputs)
+
+    def _put_stale(self, car: CarPosition, attr: str, value: Any) -> None:
+        """The stale tracker's setter: a verdict that flips changes who may win the class's
+        fastest pace (see _lap_pace)."""
+        self._put(car, attr, value)
+        g = self.enricher.groups.get(car.car_class)
+        if g is not None:
+            g.pace = None
 
     def _log_laps(self, received_at: datetime) -> None:
         """Log the laps of the cars whose lap count this pass recorded (_lap_car: not None)."""
@@ -1185,45 +1194,83 @@ class TimingEngine:
         else:
             cars = (lap_car,)
         laps = self.laps
-        for car in cars:
-            lap = car.last_lap_completed
-            if not laps.should_log(car.number, lap):
-                continue
-            if self.pit_lap is not None:
-                # X2/Flagtronics know whether this lap included a pit stop (§5.11 "On log").
-                self._set(car, "lap_included_pit", bool(self.pit_lap(car.number, lap)))
-            snapshot = wire.car_to_json(car, "db")
-            laps.record(car.number, lap, snapshot, car._ltm_ms if car.last_lap_time is not None else 0)
-            self._completed.append(CompletedLap(self.event_id, self.session.session_id, car.number, lap,
-                                                car.car_class, received_at, int(car.track_flag), snapshot))
-        if self._completed:
-            self._lap_pace()
+        try:
+            for car in cars:
+                lap = car.last_lap_completed
+                if not laps.should_log(car.number, lap):
+                    continue
+                if self.pit_lap is not None:
+                    # X2/Flagtronics know whether this lap included a pit stop (§5.11 "On log").
+                    self._set(car, "lap_included_pit", bool(self.pit_lap(car.number, lap)))
+                snapshot = wire.car_to_json(car, "db")
+                laps.record(car.number, lap, snapshot, car._ltm_ms if car.last_lap_time is not None else 0)
+                self._completed.append(CompletedLap(self.event_id, self.session.session_id, car.number, lap,
+                                                    car.car_class, received_at, int(car.track_flag), snapshot))
+            if self._completed:
+                self._lap_pace()
+        except BaseException:
+            # An average may have changed without _lap_pace seeing it (the pass goes on)
+            self.enricher.forget_pace()
+            raise
 
     def _lap_pace(self) -> None:
         """§5.7/§5.8 for the cars and classes that just completed a lap."""
         history = self.laps.history
         flag = self.session.current_flag
         # A dict, not a set: class names hash differently in every process, and the order
-        # of the pace flags' patches must not depend on that.
-        classes: dict[str | None, None] = {}
+        # of the pace flags' patches must not depend on that. (class -> its cars that logged)
+        classes: dict[str | None, list[CarPosition]] = {}
         for lap in self._completed:
             car = self.cars.get(lap.car_number)
             if car is None:
                 continue
-            classes[car.car_class] = None
+            logged = classes.get(car.car_class)
+            if logged is None:
+                classes[car.car_class] = [car]
+            else:
+                logged.append(car)
             number = lap.car_number
             plt = projected_lap_time_ms(history.get(number, ()), flag, car.best_time, self.laps.lap_ms.get(number),
                                         car._bt_ms, self.laps.settled_flags.get(number))
             if car.projected_lap_time_ms != plt:
                 self._put(car, "projected_lap_time_ms", plt)
         groups = self.enricher.groups
-        for cls in classes:
+        averages = self.laps.averages
+        for cls, logged in classes.items():
             g = groups.get(cls)
             if g is None:
                 continue  # (no members: nothing to flag)
+            kept = g.pace
+            g.pace = None  # (unknown until the flags below are written)
+            if kept is not None:
+                # Since the class was last walked only the averages of the cars that logged a
+                # lap changed (a member joining or leaving, a stale verdict flipping, laps
+                # cleared or an update_car call forget the result), and only the winner holds
+                # the flag: the winner of the walk is the best of the kept winner and these
+                # cars, unless the kept winner's own average got worse.
+                old, old_avg = winner, best_avg = kept
+                for c in logged:
+                    avg = averages.get(c.number)
+                    if avg is None or c.is_stale:
+                        if c is old:
+                            break  # the runner-up is not kept: walk the class
+                        continue
+                    if c is old and avg > old_avg:  # type: ignore[operator]  # (kept with the winner)
+                        break
+                    if winner is None or avg < best_avg or (avg == best_avg and c._seq < winner._seq):  # type: ignore[operator]
+                        winner, best_avg = c, avg
+                else:
+                    if winner is not old:
+                        # (The new winner logged a lap, so its patch exists already: the walk's
+                        # order of these two writes would give the same patches.)
+                        if old is not None:
+                            self._put(old, "in_class_fastest_average_pace", False)
+                        self._put(winner, "in_class_fastest_average_pace", True)
+                    g.pace = (winner, best_avg)
+                    continue
             members = g.cars
             flagged: list[CarPosition] = []  # the members whose flag is set, in class order
-            winner = fastest_in_class(members, self.laps.averages, flagged)
+            winner = fastest_in_class(members, averages, flagged)
             if winner is None or not flagged or winner.in_class_fastest_average_pace:
                 # Usually the winner keeps the flag, or only it gains the flag, or only others
                 # lose it: the writes a walk over the class would make, in its order.
@@ -1238,6 +1285,7 @@ class TimingEngine:
                     v = c is winner
                     if c.in_class_fastest_average_pace != v:
                         self._put(c, "in_class_fastest_average_pace", v)
+            g.pace = (winner, None if winner is None else averages.get(winner.number))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ sessions
 
@@ -1274,6 +1322,7 @@ class TimingEngine:
         self._finished = self._final_state()
         self.counters["finalized"] += 1
         self.laps.clear()
+        self.enricher.forget_pace()  # (the averages are gone)
         self.monitor.clear()
         self.monitor.session_id = session_id
         if self.cars or self.entries:

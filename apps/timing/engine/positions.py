@@ -24,8 +24,12 @@ OVERALL = object()  # key of the whole-field group; a class may legitimately be 
 
 
 _pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
-# What note() does per changed field; the codes below _INPUT_END are enrichment inputs.
-_POSITION, _PROGRESS, _LAST_LAP, _BEST, _GRID, _CLASS, _INPUT_END, _BEST_FLAG, _CLASS_BEST_FLAG, _AWARD = range(10)
+# What note() does per changed field, as bits of a plan; the first five are enrichment inputs
+# of the groups' gaps or rankings (_GROUPED).
+(_POSITION, _PROGRESS, _LAST_LAP, _BEST, _GRID, _CLASS, _BEST_FLAG, _CLASS_BEST_FLAG,
+ _AWARD) = (1 << i for i in range(9))
+_GROUPED = _POSITION | _PROGRESS | _LAST_LAP | _BEST
+_RARE = _GRID | _CLASS | _BEST_FLAG | _CLASS_BEST_FLAG | _AWARD
 # Keyed by the names fields have in the pass's change record (contract JSON names).
 _NOTE_CODE = {CAR_JSON[attr]: code for attr, code in {
     "overall_position": _POSITION, "last_lap_completed": _PROGRESS, "total_time": _PROGRESS,
@@ -35,6 +39,21 @@ _NOTE_CODE = {CAR_JSON[attr]: code for attr, code in {
     "overall_positions_gained": _AWARD, "in_class_positions_gained": _AWARD,
     "is_overall_most_positions_gained": _AWARD, "is_class_most_positions_gained": _AWARD,
 }.items()}
+# note()'s plan (the union of the fields' bits) per tuple of changed names: a pass's change
+# dicts come in a few dozen shapes, so one lookup replaces a lookup and a dispatch per field.
+_PLANS: dict[tuple[str, ...], int] = {}
+_PLANS_MAX = 4096  # (the shapes a feed can make are bounded only by the field count)
+
+
+def _plan(keys: tuple[str, ...]) -> int:
+    plan = 0
+    for key in keys:
+        plan |= _NOTE_CODE.get(key, 0)
+    if len(_PLANS) < _PLANS_MAX:
+        _PLANS[keys] = plan
+    return plan
+
+
 _UNSEEN = object()
 _group_ordinals = count()
 
@@ -43,7 +62,7 @@ class Group:
     __slots__ = ("key", "cars", "order_dirty", "p90_dirty", "threshold", "touched", "full",
                  "fast_dirty", "index", "members_changed", "moved", "lap_sorted", "lap_of", "lap_changed",
                  "fast_ranked", "fast_changed", "reranked", "best_holder", "ordinal", "top_seq",
-                 "joined")
+                 "joined", "pace")
 
     def __init__(self, key: object) -> None:
         self.key = key
@@ -68,6 +87,9 @@ class Group:
         self.fast_changed: set[CarPosition] = set()
         self.top_seq = -1  # the highest _seq of any car ever added
         self.joined = False  # a car took the last slot without a re-sort (see add and _gaps)
+        # The engine's in-class fastest-pace result, (winner or None, its 5-lap average), while
+        # it holds (see TimingEngine._lap_pace); None: unknown, the next lap walks the class.
+        self.pace: tuple[CarPosition | None, float | None] | None = None
 
     def add(self, car: CarPosition) -> None:
         cars = self.cars
@@ -86,6 +108,7 @@ class Group:
         cars.append(car)
         self.lap_of[car] = None
         self.lap_changed.add(car)
+        self.pace = None
         # The fast-time ranking takes a new car in like one whose best changed (most join
         # without a best time and leave the ranking as it is), instead of a re-ranking.
         self.fast_changed.add(car)
@@ -124,6 +147,7 @@ class Group:
         self.lap_changed.discard(car)
         self.fast_ranked = None
         self.fast_changed.discard(car)
+        self.pace = None
         self.order_dirty = self.p90_dirty = self.fast_dirty = self.members_changed = True
 
 
@@ -174,6 +198,11 @@ class Enricher:
         self.joined = set()
         self.award_ok = self.best_ok = False
 
+    def forget_pace(self) -> None:
+        """The fastest-pace results may no longer hold (see Group.pace)."""
+        for g in self.groups.values():
+            g.pace = None
+
     def _class_group(self, cls: str | None) -> Group:
         g = self.groups.get(cls)
         if g is None:
@@ -214,61 +243,64 @@ class Enricher:
     def note(self, car: CarPosition, changed: dict[str, Any]) -> None:
         """Mark what a car's changed fields (the engine's change dict: contract JSON name -> the
         value the car now has) affect."""
-        overall = self.groups[OVERALL]
-        cg = self.groups.get(car.car_class)
-        groups = (overall,) if cg is None else (overall, cg)  # the groups an input change marks
+        keys = tuple(changed)
+        plan = _PLANS.get(keys)
+        if plan is None:
+            plan = _plan(keys)
+        if not plan:
+            return  # derived fields only
         # A second enrichment in the same pass (another input changed fields after the first)
         # notes the pass's earlier changes again. Nothing tells them apart: the derived fields
         # are recomputed from the same inputs, which publishes nothing new. (That is rare: no
         # recording, with or without Multiloop, has one, so per-pass snapshots to skip it cost
         # more than they saved.)
-        award = False
-        grouped = False  # an input of the groups' gaps or rankings was processed
-        # A change dict holds one or two fields most of the time: walking it beats
-        # intersecting it with the input names first.
-        for key in changed:
-            code = _NOTE_CODE.get(key)
-            if code is None:
-                continue  # a derived field
-            if code < _INPUT_END:
-                # (most frequent first)
-                if code <= _BEST:
-                    grouped = True
-                if code == _PROGRESS:
-                    for g in groups:
-                        g.touched.add(car)
-                elif code == _POSITION:
-                    for g in groups:
-                        g.order_dirty = True
-                        g.reranked.add(car)
-                    self.gained_dirty = True
-                    self.gained_cars.add(car)
-                elif code == _LAST_LAP:
-                    for g in groups:
-                        g.p90_dirty = True
-                        g.lap_changed.add(car)
-                elif code == _BEST:
-                    for g in groups:
-                        g.fast_dirty = True
-                        g.fast_changed.add(car)
-                    self.best_dirty = True
-                elif code == _GRID:
-                    self.gained_dirty = True
-                    self.gained_cars.add(car)
-                elif car not in self.joined:  # _CLASS (a new car's first class: see add_car)
-                    self.gained_dirty = self.gained_full = True
-            elif code == _BEST_FLAG:
+        # (The marks only add to sets and raise flags, so their order does not matter; the
+        # groups are written out: a loop over a tuple of them cost more.)
+        groups = self.groups
+        overall = groups[OVERALL]
+        cg = groups.get(car.car_class)
+        if plan & _GROUPED:
+            if plan & _PROGRESS:
+                overall.touched.add(car)
+                if cg is not None:
+                    cg.touched.add(car)
+            if plan & _POSITION:
+                overall.order_dirty = True
+                overall.reranked.add(car)
+                if cg is not None:
+                    cg.order_dirty = True
+                    cg.reranked.add(car)
+                self.gained_dirty = True
+                self.gained_cars.add(car)
+            if plan & _LAST_LAP:
+                overall.p90_dirty = True
+                overall.lap_changed.add(car)
+                if cg is not None:
+                    cg.p90_dirty = True
+                    cg.lap_changed.add(car)
+            if plan & _BEST:
+                overall.fast_dirty = True
+                overall.fast_changed.add(car)
+                if cg is not None:
+                    cg.fast_dirty = True
+                    cg.fast_changed.add(car)
+                self.best_dirty = True
+            if cg is not None:
+                self.dirty_classes.add(cg)
+        if plan & _RARE:
+            if plan & _GRID:
+                self.gained_dirty = True
+                self.gained_cars.add(car)
+            if plan & _CLASS and car not in self.joined:  # (a new car's first class: see add_car)
+                self.gained_dirty = self.gained_full = True
+            if plan & _BEST_FLAG:
                 if self.best_ok and car.is_best_time != (overall.best_holder is car):
                     self.best_ok = False  # set by another input
-            elif code == _CLASS_BEST_FLAG:
+            if plan & _CLASS_BEST_FLAG:
                 if self.best_ok and car.is_best_time_class != (cg is not None and cg.best_holder is car):
                     self.best_ok = False
-            else:
-                award = True
-        if grouped and cg is not None:
-            self.dirty_classes.add(cg)
-        if award and self.award_ok and not self._award_agrees(car):
-            self.award_ok = False
+            if plan & _AWARD and self.award_ok and not self._award_agrees(car):
+                self.award_ok = False
 
     # ---- the pass ---------------------------------------------------------------
     def run(self, cars: list[CarPosition], changes: Changes) -> None:
@@ -279,7 +311,7 @@ class Enricher:
         if self.always_full:
             for g in self.groups.values():
                 g.order_dirty = g.p90_dirty = g.fast_dirty = g.members_changed = g.full = True
-                g.fast_ranked = None
+                g.fast_ranked = g.pace = None
             self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
             dirty.update(self.groups.values())
             dirty.discard(overall)
