@@ -593,17 +593,17 @@ class TimingEngine:
                             self._check_stale()
                 if self.feeds.active:
                     _feeds.after_rmonitor_message(self, received_at)
+                if not (self._car_changes or self._touched):
+                    # Nothing recorded (see _begin_common), so nothing to enrich either: most
+                    # RMonitor passes end here, and _finish's call cost more than this.
+                    empty = self._empty
+                    if empty.seq != self.seq:
+                        empty = self._empty = PassResult(self.seq)
+                    return empty
                 if self._nsets != self._enriched_at:
                     self._enrich()
             except Exception as exc:  # the engine must survive any feed; keep what was applied
                 self._reject(f"rmonitor: internal error {exc.__class__.__name__}: {exc}")
-            if not (self._car_changes or self._touched):
-                # Nothing recorded (see _begin_common): most RMonitor passes end here, and
-                # _finish's call cost more than this.
-                empty = self._empty
-                if empty.seq != self.seq:
-                    empty = self._empty = PassResult(self.seq)
-                return empty
             return self._finish()
         handler = self._handlers.get(kind)
         if handler is None:
