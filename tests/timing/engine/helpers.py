@@ -65,3 +65,12 @@ def replay_file(name: str, engine: TimingEngine | None = None, *, mode: str = "a
 
 def cars_by_number(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["n"]: c for c in state["carPositions"]}
+
+
+def replace_record_handler(engine: TimingEngine, record: type, handler: Any) -> None:
+    """Swap the handler of one RMonitor record type, on both of the engine's dispatch paths
+    (a message's records, and a message holding one record)."""
+    engine._record_handlers[record] = handler
+    if record in engine._one_record_handlers:
+        engine._one_record_handlers[record] = handler
+

@@ -13,7 +13,7 @@ from apps.timing.engine import TimingEngine
 from apps.timing.engine.flags import Flags
 from apps.timing.engine.rmonitor import RaceInfo
 
-from .helpers import T0
+from .helpers import T0, replace_record_handler
 
 _SETUP = ('$F,14,"00:12:45","13:34:23","00:09:47","Green "', '$C,5,"GT"',
           '$A,"7","7",52474,"John","Johnson","USA",5', '$G,1,"7",3,"00:05:00.000"')
@@ -53,7 +53,7 @@ def test_a_one_record_message_carries_what_its_record_changed(line, output):
 
 def test_a_record_handler_that_raises_comes_out_as_a_rejection_of_its_pass():
     engine = _engine()
-    engine._one_record_handlers[RaceInfo] = _raise
+    replace_record_handler(engine, RaceInfo, _raise)
     result = engine.apply("rmonitor", '$G,1,"7",4,"00:06:30.000"', session_id=1, received_at=T0)
     assert result.rejections and "boom" in result.rejections[0]
 

@@ -18,7 +18,7 @@ from apps.timing.engine.rmonitor import Passing, PracticeInfo, RaceInfo
 from apps.timing.engine.state import position_rank
 from apps.timing.engine.timefmt import parse_ms
 
-from .helpers import T0
+from .helpers import T0, replace_record_handler
 
 
 def _plain_on_passing(self: TimingEngine, r: Passing, received_at: datetime) -> None:
@@ -135,8 +135,8 @@ def test_rows_give_what_the_plain_handler_gives(record: type) -> None:
         fast, plain = TimingEngine(1), TimingEngine(1)
         fast_log: list[int] = []
         plain_log: list[int] = []
-        fast._record_handlers[record] = _logging(fast, fast._record_handlers[record], fast_log)
-        plain._record_handlers[record] = _logging(plain, partial(_PLAIN[record], plain), plain_log)
+        replace_record_handler(fast, record, _logging(fast, fast._record_handlers[record], fast_log))
+        replace_record_handler(plain, record, _logging(plain, partial(_PLAIN[record], plain), plain_log))
         now = T0
         for _ in range(150):
             now += timedelta(seconds=rng.choice([0.5, 1, 1, 5, 40]))
