@@ -105,3 +105,34 @@ def assert_parse_ms_agrees(general, samples: list[str]) -> None:
         want = general(text)
         if want >= 0:
             assert parse_ms(text) == want, text
+
+
+def test_clock_strings_one_character_short_or_long_take_the_general_rule():
+    # The fast path's lookups by slice test the text's length: a time with a field cut short or
+    # run on must parse as the general rule parses it, not as its neighbour of the usual length.
+    import random
+
+    rng = random.Random(10)
+    texts = []
+    for _ in range(300):
+        t = f"{rng.randint(0, 99):02d}:{rng.randint(0, 99):02d}:{rng.randint(0, 99):02d}.{rng.randint(0, 999):03d}"
+        for cut in (7, 8, 9, 10, 11):
+            texts.append(t[:cut])
+        texts += [t + rng.choice("0123456789"), t[:8] + rng.choice("0123456789"), t[:8] + ":" + t[9:]]
+        texts += [t[:5] + rng.choice("0123456789") + t[5:], t[:2] + t[3:], t[:8] + ".1" + t[9:]]
+
+    def general(text: str) -> int:  # parse_ms's rule, as the tests above spell it
+        import math
+
+        parts = text.split(":")
+        if len(parts) != 3:
+            return 0
+        try:
+            s = float(parts[2])
+            whole = math.floor(s)
+            return (int(parts[0]) * 3600 + int(parts[1]) * 60 + whole) * 1000 + round((s - whole) * 1000)
+        except ValueError:
+            return 0
+
+    for text in texts:
+        assert parse_ms(text) == general(text), text
