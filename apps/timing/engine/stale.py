@@ -134,14 +134,14 @@ class StaleTracker:
               inputs: int | None = None) -> None:
         """One stale check at race clock `race_clock` (its text). The cars whose stale inputs
         changed (`changes`: car -> the contract JSON names of its changed fields, the engine's
-        self.quiet_at = NOT_QUIET  # (see quiet()) record) are re-evaluated, keeping the rest of the field's verdicts; once the race
+        pass record) are re-evaluated, keeping the rest of the field's verdicts; once the race
         clock passes the deadline only the cars whose own limit it passed are; the whole field
         is scanned when the flag changed, the clock went back, the field grew, or the tracker
         was invalidated. With `inputs`, only the first this many cars of `changes` can have a
         changed stale input (the engine's record lists the records' cars before the cars the
         enrichment added), so the rest are not looked at.
         (One call per check: the per-car re-evaluation is inline, it runs for every crossing.)"""
-        pass
+        self.quiet_at = NOT_QUIET  # (see quiet())
         if race_clock != self.text:  # (as in quiet())
             self.text, self.text_ms = race_clock, self.clock_ms(race_clock)
         race_time_ms = self.text_ms
