@@ -24,7 +24,7 @@ from .pace import fastest_in_class, projected_lap_time_ms
 from .positions import Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
                        LineParser, Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting,
-                       TrackInfo, heartbeat_values, split_message)
+                       PRACTICE_TAILS, TrackInfo, _ROW_HEADS, heartbeat_values, split_message)
 from . import feeds as _feeds
 from .stale import StaleTracker
 from .state import (CarPosition, EventEntry, FlagDuration, SessionState, is_practice_or_qualifying,
@@ -721,7 +721,18 @@ class TimingEngine:
         handlers = self._record_handlers
         memo = self._memo
         parse_new = self._parser.parse_new
+        practice_tails = PRACTICE_TAILS
+        practice_info = self.practice_info
+        row_heads = _ROW_HEADS
         for line in lines:
+            if line[:3] == "$H,":
+                # A practice row whose best lap and time are the ones already applied
+                # (most rows of a practice block: only the position moved) is a no-op
+                # for _on_practice, so it is neither parsed nor applied.
+                q = line.find('"')
+                row = practice_tails.get(line[q:])
+                if row is not None and practice_info.get(row[0]) == row[1] and line[:q] in row_heads:
+                    continue
             rec = memo.get(line)
             if rec is None:
                 line = line.strip()

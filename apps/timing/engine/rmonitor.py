@@ -343,8 +343,20 @@ def quoted_row(line: str) -> RaceInfo | PracticeInfo | None:
                 tag, pos = kind
                 if tag == "G":
                     return RaceInfo(pos, reg, number, value)
+                if len(PRACTICE_TAILS) >= 4096:
+                    PRACTICE_TAILS.clear()  # bounds memory on any feed
+                PRACTICE_TAILS[line[len(head):]] = (reg, (number, value))
                 return PracticeInfo(pos, reg, number, value)
     return None
+
+
+# The part of a `$H` row after its position, from its opening quote (`"12",14,"00:01:02.456"`)
+# -> (reg, (best lap, best time)), for the rows quoted_row read. A practice row is resent with
+# a new position far more often than with a new best lap, so its text is mostly new to the
+# line memo while this part is not; the position is the one field the engine ignores in it.
+# After a head in _ROW_HEADS starting `$H,`, such a tail makes a line quoted_row reads into
+# these values.
+PRACTICE_TAILS: dict[str, tuple[str, tuple[int, str]]] = {}
 
 
 # `$G,<position>,` -> ("G", position) and `,<laps>,` -> laps for the texts seen so far, validated
