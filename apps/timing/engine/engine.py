@@ -24,7 +24,8 @@ from .pace import fastest_in_class, projected_lap_time_ms
 from .positions import Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
                        LineParser, Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting,
-                       PRACTICE_TAILS, TrackInfo, _ROW_HEADS, heartbeat_values, split_message)
+                       PRACTICE_TAILS, TrackInfo, _ROW_HEADS, heartbeat_values, quoted_row,
+                       split_message)
 from . import feeds as _feeds
 from .stale import StaleTracker
 from .state import (CarPosition, EventEntry, FlagDuration, SessionState, is_practice_or_qualifying,
@@ -725,7 +726,8 @@ class TimingEngine:
         practice_info = self.practice_info
         row_heads = _ROW_HEADS
         for line in lines:
-            if line[:3] == "$H,":
+            tag = line[:3]
+            if tag == "$H,":
                 # A practice row whose best lap and time are the ones already applied
                 # (most rows of a practice block: only the position moved) is a no-op
                 # for _on_practice, so it is neither parsed nor applied.
@@ -734,6 +736,11 @@ class TimingEngine:
                 if row is not None and practice_info.get(row[0]) == row[1] and line[:q] in row_heads:
                     continue
             rec = memo.get(line)
+            if rec is None and (tag == "$G," or tag == "$H,"):
+                # A standings row the memo lacks is mostly new text (its time moved): read as
+                # parse_new would read it, without the memo's upkeep; the odd shapes (None) and
+                # untrimmed lines take the general route.
+                rec = quoted_row(line)
             if rec is None:
                 line = line.strip()
                 if not line:
