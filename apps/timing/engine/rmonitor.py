@@ -338,6 +338,9 @@ def quoted_row(line: str) -> RaceInfo | PracticeInfo | None:
                 kind = _row_number(head, 3)
             number = _ROW_NUMBERS.get(mid)
             if number is None:
+                if mid == ",," and kind is not None and kind[0] == "G":
+                    # Laps are blank before a car's first crossing: 0, as _race reads them.
+                    return RaceInfo(kind[1], reg, 0, value)
                 number = _row_number(mid, 1)
             if kind is not None and number is not None:
                 tag, pos = kind
