@@ -365,7 +365,8 @@ class TimingEngine:
         self._begin_common()
 
     def _begin_common(self) -> None:
-        """Start a pass after one without the rare outputs (their accumulators are still empty)."""
+        """Start a pass after one without the rare outputs (their accumulators are still empty).
+        _finish's usual way repeats these resets inline: change both (test_finish_usual_way.py)."""
         # car -> {contract JSON name: JSON value} of the fields changed in this pass (gaps.Changes)
         self._car_changes: dict[CarPosition, dict[str, Any]] = {}
         self._session_changes: dict[str, Any] = {}
@@ -463,8 +464,28 @@ class TimingEngine:
         self._touched = True
 
     def _finish(self) -> PassResult:
-        self._touched = False  # every way out below leaves the accumulators empty
         cc = self._car_changes
+        if (cc and not self._touched and not self._session_changes and self._finished is None
+                and not self._relay_reset):
+            # The usual pass: changed cars (and their laps) only. Every other output sets
+            # _touched where it is recorded (test_touched_marks_outputs.py), except what tick()
+            # (a finished session, relay requests) and _heartbeat_checks() (session fields) add
+            # before they call this, tested above: the `not rare` way below, without its tests.
+            result = _new_object(_CarPass)
+            result.session_patch = None
+            result.car_patches = car_patches = wire.car_patches_from_record(cc)
+            result.completed_laps = completed = self._completed
+            if car_patches or completed:
+                self.seq += 1
+            result.seq = self.seq
+            # _begin_common's resets, less those of the outputs tested empty above
+            self._car_changes = {}
+            self._completed = []
+            self._nsets = self._enriched_at = 0
+            self.car_seq_at_pass_start = self.car_seq
+            self._lap_car = None
+            return result
+        self._touched = False  # every way out below leaves the accumulators empty
         sc = self._session_changes
         completed = self._completed
         # What few passes carry (a relay force request comes with a relay reset request):
