@@ -515,7 +515,7 @@ class TimingEngine:
             session_patch["flagDurations"] = flag_periods
         if self._entries_changed:
             session_patch = session_patch or {}
-            session_patch["eventEntries"] = [wire.entry_to_json(e) for e in self.entries.values()]
+            session_patch["eventEntries"] = wire.entries_to_json(self.entries.values())
         if not rare:
             result = _new_object(_CarPass)  # _CarPass(seq, ...) without the __init__ call
             result.session_patch = session_patch
