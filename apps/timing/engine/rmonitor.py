@@ -15,7 +15,7 @@ __all__ = [
     "Heartbeat", "Competitor", "CompetitorExt", "RunInfo", "ClassInfo", "Setting", "RaceInfo",
     "PracticeInfo", "Init", "Passing", "Corrected", "LineCrossing", "TrackInfo", "Rejection",
     "Record", "parse_line", "split_fields", "split_message", "LineParser", "heartbeat_values",
-    "passing_record",
+    "passing_record", "line_crossing_record",
 ]
 
 
@@ -236,6 +236,19 @@ def passing_record(line: str) -> Passing | None:
     if (len(s) == 7 and s[0] == "$J," and s[2] == "," and s[4] == "," and not s[6] and line.count(",") == 3
             and "\t" not in line):
         return Passing(s[1], s[3], s[5])
+    return None
+
+
+def line_crossing_record(line: str) -> LineCrossing | None:
+    """A trimmed `$L` line's record as parse_line gives it, or None when parse_line must look."""
+    # IMSA's enhanced feed sends one for every timing line every car crosses, in one shape,
+    # `$L,"45","P2","POP","01/27/2009","14:10:14.716"`: quotes around each value, 5 commas in
+    # all (so none inside quotes), no tab, nothing after the last quote. Those are lines
+    # split_fields splits without the CSV reader and without stripping fields.
+    s = line.split('"')
+    if (len(s) == 11 and s[0] == "$L," and s[2] == s[4] == s[6] == s[8] == "," and not s[10]
+            and line.count(",") == 5 and "\t" not in line):
+        return LineCrossing(s[1], s[3], s[5], s[7], s[9])
     return None
 
 
@@ -475,6 +488,10 @@ class LineParser:
         if line.startswith(_UNIQUE_TAGS):
             if line[:3] == "$J,":
                 rec = passing_record(line)  # (one per lap of every car)
+                if rec is not None:
+                    return rec
+            elif line[:3] == "$L,":
+                rec = line_crossing_record(line)  # (one per timing line of every car's lap)
                 if rec is not None:
                     return rec
             return parse_line(line)
