@@ -24,7 +24,8 @@ from .pace import fastest_in_class, projected_lap_time_ms
 from .positions import Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
                        LineParser, Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting,
-                       TrackInfo, heartbeat_values, split_message)
+                       PRACTICE_TAILS, TrackInfo, _ROW_HEADS, heartbeat_values, quoted_row,
+                       split_message)
 from . import feeds as _feeds
 from .stale import StaleTracker
 from .state import (CarPosition, EventEntry, FlagDuration, SessionState, is_practice_or_qualifying,
@@ -364,7 +365,8 @@ class TimingEngine:
         self._begin_common()
 
     def _begin_common(self) -> None:
-        """Start a pass after one without the rare outputs (their accumulators are still empty)."""
+        """Start a pass after one without the rare outputs (their accumulators are still empty).
+        _finish's usual way repeats these resets inline: change both (test_finish_usual_way.py)."""
         # car -> {contract JSON name: JSON value} of the fields changed in this pass (gaps.Changes)
         self._car_changes: dict[CarPosition, dict[str, Any]] = {}
         self._session_changes: dict[str, Any] = {}
@@ -462,8 +464,28 @@ class TimingEngine:
         self._touched = True
 
     def _finish(self) -> PassResult:
-        self._touched = False  # every way out below leaves the accumulators empty
         cc = self._car_changes
+        if (cc and not self._touched and not self._session_changes and self._finished is None
+                and not self._relay_reset):
+            # The usual pass: changed cars (and their laps) only. Every other output sets
+            # _touched where it is recorded (test_touched_marks_outputs.py), except what tick()
+            # (a finished session, relay requests) and _heartbeat_checks() (session fields) add
+            # before they call this, tested above: the `not rare` way below, without its tests.
+            result = _new_object(_CarPass)
+            result.session_patch = None
+            result.car_patches = car_patches = wire.car_patches_from_record(cc)
+            result.completed_laps = completed = self._completed
+            if car_patches or completed:
+                self.seq += 1
+            result.seq = self.seq
+            # _begin_common's resets, less those of the outputs tested empty above
+            self._car_changes = {}
+            self._completed = []
+            self._nsets = self._enriched_at = 0
+            self.car_seq_at_pass_start = self.car_seq
+            self._lap_car = None
+            return result
+        self._touched = False  # every way out below leaves the accumulators empty
         sc = self._session_changes
         completed = self._completed
         # What few passes carry (a relay force request comes with a relay reset request):
@@ -493,7 +515,7 @@ class TimingEngine:
             session_patch["flagDurations"] = flag_periods
         if self._entries_changed:
             session_patch = session_patch or {}
-            session_patch["eventEntries"] = [wire.entry_to_json(e) for e in self.entries.values()]
+            session_patch["eventEntries"] = wire.entries_to_json(self.entries.values())
         if not rare:
             result = _new_object(_CarPass)  # _CarPass(seq, ...) without the __init__ call
             result.session_patch = session_patch
@@ -721,8 +743,25 @@ class TimingEngine:
         handlers = self._record_handlers
         memo = self._memo
         parse_new = self._parser.parse_new
+        practice_tails = PRACTICE_TAILS
+        practice_info = self.practice_info
+        row_heads = _ROW_HEADS
         for line in lines:
+            tag = line[:3]
+            if tag == "$H,":
+                # A practice row whose best lap and time are the ones already applied
+                # (most rows of a practice block: only the position moved) is a no-op
+                # for _on_practice, so it is neither parsed nor applied.
+                q = line.find('"')
+                row = practice_tails.get(line[q:])
+                if row is not None and practice_info.get(row[0]) == row[1] and line[:q] in row_heads:
+                    continue
             rec = memo.get(line)
+            if rec is None and (tag == "$G," or tag == "$H,"):
+                # A standings row the memo lacks is mostly new text (its time moved): read as
+                # parse_new would read it, without the memo's upkeep; the odd shapes (None) and
+                # untrimmed lines take the general route.
+                rec = quoted_row(line)
             if rec is None:
                 line = line.strip()
                 if not line:

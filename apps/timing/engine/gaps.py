@@ -197,16 +197,30 @@ def fast_key(c: CarPosition) -> tuple[int, int, int, str]:
 _by_fast_key = attrgetter("_fkey")  # the engine refreshes car._fkey whenever bt/bl change
 
 
-def ranked_slot(ranked: Sequence[CarPosition], i: int, key: Any, attr: str) -> int:
-    """Where the car at `i` belongs once its sort key (attribute `attr`) has become `key`, the
-    others being in order of unique keys: what taking it out and bisecting would give, found by
-    walking from its old slot, since a re-ranked car usually keeps its slot or moves one or two."""
+def position_slot(ranked: Sequence[CarPosition], i: int, key: Any) -> int:
+    """Where the car at `i` belongs once its position key (`_rank`) has become `key`, the others
+    being in order of unique keys: what taking it out and bisecting would give, found by walking
+    from its old slot, since a re-ranked car usually keeps its slot or moves one or two."""
+    # (fast_slot is the same walk over `_fkey`: an attribute named in the code is read through
+    # its inline cache, getattr() by name was most of the walk's cost)
     j = i
-    while j and getattr(ranked[j - 1], attr) > key:
+    while j and ranked[j - 1]._rank > key:
         j -= 1
     if j == i:
         last = len(ranked) - 1
-        while j < last and getattr(ranked[j + 1], attr) < key:
+        while j < last and ranked[j + 1]._rank < key:
+            j += 1
+    return j
+
+
+def fast_slot(ranked: Sequence[CarPosition], i: int, key: Any) -> int:
+    """position_slot for the qualifying order (`_fkey`)."""
+    j = i
+    while j and ranked[j - 1]._fkey > key:
+        j -= 1
+    if j == i:
+        last = len(ranked) - 1
+        while j < last and ranked[j + 1]._fkey < key:
             j += 1
     return j
 
@@ -220,7 +234,7 @@ def _replace_one(ranked: list[CarPosition], changed: set[CarPosition] | frozense
         if c._bt_ms <= 0 or c not in ranked:
             return None
         i = ranked.index(c)
-        j = ranked_slot(ranked, i, c._fkey, "_fkey")
+        j = fast_slot(ranked, i, c._fkey)
         if j == i:
             return i, i
         del ranked[i]

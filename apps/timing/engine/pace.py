@@ -84,8 +84,15 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
     v0 = sorted(times)
     mid = n >> 1
     med = v0[mid] if n & 1 else (v0[mid - 1] + v0[mid]) / 2
-    v = sorted([abs(t - med) for t in times])
-    mad = v[mid] if n & 1 else (v[mid - 1] + v[mid]) / 2
+    if n == 5:
+        # The usual five laps: the distances to the median are 0, a <= c below it and b <= d
+        # above it (from the sorted times), so their median, the second smallest of a, b, c, d,
+        # is picked without listing and sorting them (exact integers: the same value).
+        a, b = med - v0[1], v0[3] - med
+        mad = (b if b < v0[2] - v0[0] else v0[2] - v0[0]) if a <= b else (a if a < v0[4] - med else v0[4] - med)
+    else:
+        v = sorted([abs(t - med) for t in times])
+        mad = v[mid] if n & 1 else (v[mid - 1] + v[mid]) / 2
     if mad < 1:
         mad = 1
     spread = 3 * 1.4826 * mad

@@ -14,7 +14,7 @@ from itertools import count
 from operator import attrgetter
 from typing import Any, Iterable
 
-from .gaps import DEFAULT_TYPICAL_LAP_MS, Changes, ranked_slot, record, update_fast_time_gaps, update_gaps
+from .gaps import DEFAULT_TYPICAL_LAP_MS, Changes, position_slot, record, update_fast_time_gaps, update_gaps
 from .state import INVALID_POSITION, CarPosition
 from .wire import CAR_JSON
 
@@ -390,7 +390,7 @@ class Enricher:
             i = index.get(c, -1)
             if 0 <= i < len(cars) and cars[i] is c:
                 # (it usually keeps its slot: the cars around it changed first)
-                j = ranked_slot(cars, i, c._rank, "_rank")
+                j = position_slot(cars, i, c._rank)
                 if j == i:
                     return
                 del cars[i]

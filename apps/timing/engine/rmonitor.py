@@ -15,7 +15,7 @@ __all__ = [
     "Heartbeat", "Competitor", "CompetitorExt", "RunInfo", "ClassInfo", "Setting", "RaceInfo",
     "PracticeInfo", "Init", "Passing", "Corrected", "LineCrossing", "TrackInfo", "Rejection",
     "Record", "parse_line", "split_fields", "split_message", "LineParser", "heartbeat_values",
-    "passing_record",
+    "passing_record", "line_crossing_record",
 ]
 
 
@@ -239,6 +239,19 @@ def passing_record(line: str) -> Passing | None:
     return None
 
 
+def line_crossing_record(line: str) -> LineCrossing | None:
+    """A trimmed `$L` line's record as parse_line gives it, or None when parse_line must look."""
+    # IMSA's enhanced feed sends one for every timing line every car crosses, in one shape,
+    # `$L,"45","P2","POP","01/27/2009","14:10:14.716"`: quotes around each value, 5 commas in
+    # all (so none inside quotes), no tab, nothing after the last quote. Those are lines
+    # split_fields splits without the CSV reader and without stripping fields.
+    s = line.split('"')
+    if (len(s) == 11 and s[0] == "$L," and s[2] == s[4] == s[6] == s[8] == "," and not s[10]
+            and line.count(",") == 5 and "\t" not in line):
+        return LineCrossing(s[1], s[3], s[5], s[7], s[9])
+    return None
+
+
 # `$F,<laps to go>,` -> laps to go, for the heads seen so far: laps to go changes a few times
 # an hour at most, so the head is validated and converted once, not every second.
 _HEARTBEAT_HEADS: dict[str, int] = {}
@@ -338,13 +351,28 @@ def quoted_row(line: str) -> RaceInfo | PracticeInfo | None:
                 kind = _row_number(head, 3)
             number = _ROW_NUMBERS.get(mid)
             if number is None:
+                if mid == ",," and kind is not None and kind[0] == "G":
+                    # Laps are blank before a car's first crossing: 0, as _race reads them.
+                    return RaceInfo(kind[1], reg, 0, value)
                 number = _row_number(mid, 1)
             if kind is not None and number is not None:
                 tag, pos = kind
                 if tag == "G":
                     return RaceInfo(pos, reg, number, value)
+                if len(PRACTICE_TAILS) >= 4096:
+                    PRACTICE_TAILS.clear()  # bounds memory on any feed
+                PRACTICE_TAILS[line[len(head):]] = (reg, (number, value))
                 return PracticeInfo(pos, reg, number, value)
     return None
+
+
+# The part of a `$H` row after its position, from its opening quote (`"12",14,"00:01:02.456"`)
+# -> (reg, (best lap, best time)), for the rows quoted_row read. A practice row is resent with
+# a new position far more often than with a new best lap, so its text is mostly new to the
+# line memo while this part is not; the position is the one field the engine ignores in it.
+# After a head in _ROW_HEADS starting `$H,`, such a tail makes a line quoted_row reads into
+# these values.
+PRACTICE_TAILS: dict[str, tuple[str, tuple[int, str]]] = {}
 
 
 # `$G,<position>,` -> ("G", position) and `,<laps>,` -> laps for the texts seen so far, validated
@@ -460,6 +488,10 @@ class LineParser:
         if line.startswith(_UNIQUE_TAGS):
             if line[:3] == "$J,":
                 rec = passing_record(line)  # (one per lap of every car)
+                if rec is not None:
+                    return rec
+            elif line[:3] == "$L,":
+                rec = line_crossing_record(line)  # (one per timing line of every car's lap)
                 if rec is not None:
                     return rec
             return parse_line(line)

@@ -22,7 +22,7 @@ __all__ = [
     "car_to_json", "car_from_json", "car_to_msgpack", "car_value_json", "car_patch_to_json",
     "car_patches_from_record", "car_patch_to_msgpack",
     "session_to_json", "session_to_msgpack", "session_patch_to_json", "session_patch_to_msgpack",
-    "entry_to_json", "entry_from_json", "flag_duration_to_json", "flag_duration_from_json",
+    "entry_to_json", "entries_to_json", "entry_from_json", "flag_duration_to_json", "flag_duration_from_json",
     "packb", "unpackb", "datetime_to_json", "datetime_from_json",
 ]
 
@@ -205,6 +205,12 @@ def unpackb(data: bytes) -> Any:
 
 def entry_to_json(e: EventEntry) -> dict[str, Any]:
     return {"no": e.number, "nm": e.name, "t": e.team, "c": e.car_class}
+
+
+def entries_to_json(entries: Iterable[EventEntry]) -> list[dict[str, Any]]:
+    """[entry_to_json(e) for e in entries], without a call per entry: the engine sends the whole
+    entry list whenever one entry changes (every new car of a forming field)."""
+    return [{"no": e.number, "nm": e.name, "t": e.team, "c": e.car_class} for e in entries]
 
 
 def entry_from_json(d: Mapping[str, Any]) -> EventEntry:

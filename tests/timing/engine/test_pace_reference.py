@@ -104,3 +104,24 @@ def test_projected_lap_time_spread_shortcut_matches_the_variance_near_the_ten_pe
         want = _reference(history, 1, None)
         got = projected_lap_time_ms(history, 1, None)
         assert got == want, history
+
+
+def test_five_clean_laps_drop_the_outliers_the_plain_rule_drops() -> None:
+    # Five laps (where projected_lap_time_ms finds the median distance without sorting) with
+    # ties and one or two laps around the outlier limit, 3 x 1.4826 median distances away.
+    rng = random.Random(17)
+    dropped = 0
+    for _ in range(20_000):
+        base = rng.choice([60_000, 90_000, 150_000])
+        times = [base + rng.choice([0, 0, rng.randint(-5, 5), rng.randint(-400, 400)]) for _ in range(3)]
+        med = sorted(times)[1]
+        spread = max(abs(times[0] - med), abs(times[2] - med), 1)
+        times += [med + rng.choice([-1, 1]) * int(spread * rng.uniform(0, 9)) for _ in range(2)]
+        rng.shuffle(times)
+        history = [{"ltm": _fmt(t), "flg": 1} for t in times]
+        want = _reference(history, 1, None)
+        med = _median(times)
+        limit = 3 * 1.4826 * max(_median([abs(t - med) for t in times]), 1)
+        dropped += any(abs(t - med) > limit for t in times)
+        assert projected_lap_time_ms(history, 1, None) == want, history
+    assert dropped > 1_000

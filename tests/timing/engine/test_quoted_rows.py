@@ -39,7 +39,7 @@ def test_rows_read_by_the_shortcut_are_what_parse_line_reads() -> None:
 
 @pytest.mark.parametrize("line", [
     '$G,3,"12",14,"01:02:03.456"', '$H,3,"12",14,"01:02:03.456"', '$G,0,"12",0,""', '$H,11,"60",1,"00:02:22.215"',
-    '$G,007,"1 2",1,"x"',
+    '$G,007,"1 2",1,"x"', '$G,6,"246",,"00:00:00.000"',  # blank laps: 0 in a `$G` row, as parse_line reads them
 ])
 def test_the_usual_rows_take_the_shortcut(line: str) -> None:
     rec = quoted_row(line)
@@ -48,8 +48,7 @@ def test_the_usual_rows_take_the_shortcut(line: str) -> None:
 
 
 @pytest.mark.parametrize("line", [
-    '$G,6,"246",,"00:00:00.000"',  # blank laps: 0 for $G, a rejection for $H (parse_line decides)
-    '$H,6,"246",,"00:00:00.000"',
+    '$H,6,"246",,"00:00:00.000"',  # blank best lap: a rejection for $H (parse_line decides)
     '$G, 3,"12",14,"01:02:03.456"',  # spaces: fields are stripped
     '$G,3,"1\t2",14,"01:02:03.456"',  # a tab anywhere: fields are stripped
     '$G,3,"1,2",14,"01:02:03.456"',  # a comma in quotes: the CSV reader

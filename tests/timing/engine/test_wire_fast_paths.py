@@ -89,3 +89,11 @@ def test_completed_sections_render_the_same_from_engine_objects_and_from_dicts()
     assert got == want and got is not as_dict  # a copy, never the caller's dict
     car = CarPosition(number="12", completed_sections=[section, as_dict])
     assert wire.car_to_json(car)["csec"] == [want, want]
+
+
+def test_the_entry_list_renders_each_entry_as_entry_to_json_does():
+    from apps.timing.engine.state import EventEntry
+    entries = [EventEntry("7", "Ann Lee", "", "GT"), EventEntry("", "", "Team", ""), EventEntry("12", "x", "y", "P1")]
+    got = wire.entries_to_json(entries)
+    assert json.dumps(got) == json.dumps([wire.entry_to_json(e) for e in entries])
+    assert wire.entries_to_json({}.values()) == []
