@@ -74,3 +74,17 @@ def replace_record_handler(engine: TimingEngine, record: type, handler: Any) -> 
     if record in engine._one_record_handlers:
         engine._one_record_handlers[record] = handler
 
+
+def run_payloads(payloads: list[str]) -> tuple[list, dict, dict]:
+    """Apply RMonitor messages 1 s apart to a new engine: each pass's outputs, then the final
+    state and the engine's counters (for comparing two ways of applying the same feed)."""
+    engine = TimingEngine(1)
+    out = []
+    at = T0
+    for p in payloads:
+        at += timedelta(seconds=1)
+        r = engine.apply("rmonitor", p, session_id=1, received_at=at)
+        out.append((r.seq, r.session_patch, r.car_patches, r.rejections,
+                    [lap.to_json() for lap in r.completed_laps]))
+    return out, engine.state_json(), dict(engine.counters)
+

@@ -6,13 +6,12 @@ whatever the rows' shapes: positions that move, bad heads, tails quoted_row does
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 
 from apps.timing.engine import TimingEngine
 from apps.timing.engine import engine as engine_module
 from apps.timing.engine import rmonitor
 
-from .helpers import T0
+from .helpers import T0, run_payloads
 
 _SETUP = '$C,5,"GT"\r\n$A,"7","7",52474,"John","Johnson","USA",5\r\n$A,"8","8",52475,"Ann","Lee","USA",5\r\n'
 _REGS = ["7", "8", "9"]  # "9" has no car
@@ -39,16 +38,7 @@ def _payloads(rng: random.Random, count: int) -> list[str]:
     return out
 
 
-def _run(payloads: list[str]) -> tuple[list, dict, dict]:
-    engine = TimingEngine(1)
-    out = []
-    at = T0
-    for p in payloads:
-        at += timedelta(seconds=1)
-        r = engine.apply("rmonitor", p, session_id=1, received_at=at)
-        out.append((r.seq, r.session_patch, r.car_patches, r.rejections,
-                    [lap.to_json() for lap in r.completed_laps]))
-    return out, engine.state_json(), dict(engine.counters)
+_run = run_payloads
 
 
 class _Forgetful(dict):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -78,6 +79,19 @@ def _clock(ms: int) -> str:
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
+def _three_laps_each(send: Any, cars: list[str]) -> int:
+    """Every car crosses three times, laps of about 60 s (the field becomes eligible for stale
+    verdicts): returns the race clock in milliseconds at the last crossing's lap."""
+    race = 0
+    for lap in range(1, 4):
+        race += 60_000
+        for n in cars:
+            t = race + 1000 * int(n)
+            send(f'$G,{n},"{n}",{lap},"{_clock(t)}.000"')
+            send(f'$J,"{n}","00:01:00.000","{_clock(t)}.000"')
+    return race
+
+
 class _TwinEngines:
     """An engine and one whose stale tracker scans the whole field on every check, fed the same
     messages (a class and `cars` entered first); send() checks after each message that both give
@@ -106,13 +120,7 @@ def test_quiet_stale_checks_match_a_full_scan_when_the_race_clock_jumps_back(see
     cars = ["1", "2", "3", "4"]
     twins = _TwinEngines(cars)
     send = twins.send
-    race = 0
-    for lap in range(1, 4):  # everyone on lap 3, laps of about 60 s
-        race += 60_000
-        for n in cars:
-            t = race + 1000 * int(n)
-            send(f'$G,{n},"{n}",{lap},"{_clock(t)}.000"')
-            send(f'$J,"{n}","00:01:00.000","{_clock(t)}.000"')
+    race = _three_laps_each(send, cars)  # everyone on lap 3
     for _ in range(300):
         twins.now += timedelta(seconds=1)
         race = max(0, race + rnd.choice([1000, 1000, 1000, 5000, 20_000, -30_000]))
@@ -129,13 +137,7 @@ def test_refreshes_between_heartbeats_give_a_full_scans_verdicts_when_the_flag_m
     cars = ["1", "2", "3", "4"]
     twins = _TwinEngines(cars)
     send = twins.send
-    race = 0
-    for lap in range(1, 4):
-        race += 60_000
-        for n in cars:
-            t = race + 1000 * int(n)
-            send(f'$G,{n},"{n}",{lap},"{_clock(t)}.000"')
-            send(f'$J,"{n}","00:01:00.000","{_clock(t)}.000"')
+    race = _three_laps_each(send, cars)
     flag = "Green "
     stale_at = 0  # messages after which some car was stale: the verdicts compared are not all False
     for _ in range(400):
@@ -267,13 +269,7 @@ def test_every_car_a_message_crosses_with_is_rechecked_though_the_check_skips_en
     twins = _TwinEngines(cars)
     send, inc, full, now = twins.send, twins.inc, twins.full, twins.now
     send('$F,9999,"00:00:00","12:00:00","00:00:00","Green "')
-    race = 0
-    for lap in range(1, 4):
-        race += 60_000
-        for n in cars:
-            t = race + 1000 * int(n)
-            send(f'$G,{n},"{n}",{lap},"{_clock(t)}.000"')
-            send(f'$J,"{n}","00:01:00.000","{_clock(t)}.000"')
+    race = _three_laps_each(send, cars)
     for _ in range(3):  # (the check runs every third message)
         race += 100_000  # every car is stale by now
         send(f'$F,9999,"00:00:00","12:00:00","{_clock(race)}","Green "')

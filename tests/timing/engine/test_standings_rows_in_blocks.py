@@ -6,12 +6,10 @@ must come out the same."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 
-from apps.timing.engine import TimingEngine
 from apps.timing.engine import engine as engine_module
 
-from .helpers import T0
+from .helpers import run_payloads
 
 _SETUP = ('$C,5,"GT"\r\n$A,"7","7",52474,"John","Johnson","USA",5\r\n$A,"8","8",52475,"Ann","Lee","USA",5\r\n'
           '$F,14,"00:12:45","13:34:23","00:09:47","Green "\r\n')
@@ -30,16 +28,7 @@ def _row(rng: random.Random) -> str:
     return f'{lead}{tag},{pos},"{reg}",{number},"{time}"{tail}'
 
 
-def _run(payloads: list[str]) -> tuple[list, dict, dict]:
-    engine = TimingEngine(1)
-    out = []
-    at = T0
-    for p in payloads:
-        at += timedelta(seconds=1)
-        r = engine.apply("rmonitor", p, session_id=1, received_at=at)
-        out.append((r.seq, r.session_patch, r.car_patches, r.rejections,
-                    [lap.to_json() for lap in r.completed_laps]))
-    return out, engine.state_json(), dict(engine.counters)
+_run = run_payloads
 
 
 def test_random_standings_blocks_give_the_passes_of_the_general_route(monkeypatch):
