@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from apps.timing.engine import TimingEngine
 from apps.timing.engine.replayfile import read_messages, replay
@@ -75,9 +75,10 @@ def replace_record_handler(engine: TimingEngine, record: type, handler: Any) -> 
         engine._one_record_handlers[record] = handler
 
 
-def run_payloads(payloads: list[str]) -> tuple[list, dict, dict]:
-    """Apply RMonitor messages 1 s apart to a new engine: each pass's outputs, then the final
-    state and the engine's counters (for comparing two ways of applying the same feed)."""
+def run_payloads(payloads: list[str], also: Callable[[TimingEngine], Any] | None = None) -> tuple[list, dict, dict]:
+    """Apply RMonitor messages 1 s apart to a new engine: each pass's outputs (with `also`'s
+    reading of the engine after it), then the final state and the engine's counters (for
+    comparing two ways of applying the same feed)."""
     engine = TimingEngine(1)
     out = []
     at = T0
@@ -85,6 +86,6 @@ def run_payloads(payloads: list[str]) -> tuple[list, dict, dict]:
         at += timedelta(seconds=1)
         r = engine.apply("rmonitor", p, session_id=1, received_at=at)
         out.append((r.seq, r.session_patch, r.car_patches, r.rejections,
-                    [lap.to_json() for lap in r.completed_laps]))
+                    [lap.to_json() for lap in r.completed_laps], None if also is None else also(engine)))
     return out, engine.state_json(), dict(engine.counters)
 

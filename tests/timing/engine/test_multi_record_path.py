@@ -7,11 +7,10 @@ route, so both must give the same passes, state and message count (which times t
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 
 from apps.timing.engine import TimingEngine
 
-from .helpers import SEBRING, T0, read_messages
+from .helpers import SEBRING, T0, read_messages, run_payloads
 
 _LINES = ['$F,14,"00:12:45","13:34:23","00:09:47","Green "', '$C,5,"GT"', '$C,6,"Proto"',
           '$A,"7","7",52474,"John","Johnson","USA",5', '$A,"8","8",52475,"Ann","Lee","USA",6',
@@ -21,16 +20,8 @@ _LINES = ['$F,14,"00:12:45","13:34:23","00:09:47","Green "', '$C,5,"GT"', '$C,6,
 _GLUE = ["\n", "\r\n", " \n", "\n\n", "\r\n \r\n", "\t\n"]
 
 
-def _run(payloads: list[str]) -> tuple[list, dict, int]:
-    engine = TimingEngine(1)
-    out = []
-    at = T0
-    for p in payloads:
-        at += timedelta(seconds=1)
-        r = engine.apply("rmonitor", p, session_id=1, received_at=at)
-        out.append((r.seq, r.session_patch, r.car_patches, r.rejections, [lap.to_json() for lap in r.completed_laps],
-                    engine.last_flag_text))
-    return out, engine.state_json(), engine.rmonitor_messages
+def _run(payloads: list[str]) -> tuple[list, dict, dict]:
+    return run_payloads(payloads, lambda engine: (engine.last_flag_text, engine.rmonitor_messages))
 
 
 def _random_payloads(rng: random.Random, count: int) -> list[str]:
