@@ -3,11 +3,16 @@
 Both methods run in one process, taking turns for several rounds; each keeps its best time.
 Times are process CPU time (time.process_time), which is steadier than wall time on a shared
 machine; on an idle machine the two agree.
-Rates are RMonitor records per second, end to end from the file's bytes:
+Rates are RMonitor records per second, end to end from opening the file, as method A of the
+performance anchors (/work/shared/notes/engine-perf-anchors.md) measures them:
 
-- baseline: decode, split into lines, drop `##` headers and blanks, `line.split(',')`;
+- baseline: read the file as UTF-8 text (universal newlines), split into lines, drop `##` headers
+  and blanks, `line.split(',')`;
 - engine: the same read, then the replay reader builds relay messages and every message goes
   through `TimingEngine.apply()` (parse, state, enrichment, patches, lap records).
+
+`--load bytes` starts both from the file's bytes already in memory instead (decode included),
+which leaves the file read out of both: the figures of sessions 1-5.
 
 Multiloop case (`--multiloop`): the same files with a synthetic Orbits Multiloop feed for the
 same cars interleaved (after each RMonitor message with `$G` lap updates: one `$C` completed lap
@@ -17,7 +22,7 @@ input on its own socket); the RMonitor side is read from the file as in the RMon
 Rates there count RMonitor and Multiloop records together, and the last column compares them
 with the RMonitor-only engine rate (the done-criterion: within 20 %).
 
-Usage: .venv/bin/python bench/engine_replay.py [--rounds 5] [--multiloop] [FILE ...]
+Usage: .venv/bin/python bench/engine_replay.py [--rounds 5] [--multiloop] [--load file|bytes] [FILE ...]
 """
 
 from __future__ import annotations
@@ -44,9 +49,25 @@ DEFAULT_FILES = [
 ]
 
 
-def baseline(data: bytes) -> int:
+LOAD = "file"
+_BYTES: dict[Path, bytes] = {}  # --load bytes: each file's bytes, read before the timed runs
+
+
+def load(path: Path) -> str:
+    """The recording's text, inside the timed run: read from the file (method A), or decoded
+    from its bytes in memory (--load bytes)."""
+    if LOAD == "file":
+        with open(path, encoding="utf-8-sig") as f:
+            return f.read()
+    data = _BYTES.get(path)
+    if data is None:
+        data = _BYTES[path] = path.read_bytes()
+    return data.decode("utf-8-sig")
+
+
+def baseline(path: Path) -> int:
     n = 0
-    for line in data.decode("utf-8-sig").splitlines():
+    for line in load(path).splitlines():
         if line and not line.startswith("##"):
             line.split(",")
             n += 1
@@ -56,11 +77,11 @@ def baseline(data: bytes) -> int:
 GROUP = False
 
 
-def engine_run(data: bytes) -> int:
+def engine_run(path: Path) -> int:
     eng = TimingEngine(1)
     apply = eng.apply
     n = 0
-    for kind, payload, received_at, _ in _messages(data.decode("utf-8-sig")):
+    for kind, payload, received_at, _ in _messages(load(path)):
         apply(kind, payload, session_id=1, received_at=received_at)
         n += 1
     return n
@@ -96,24 +117,24 @@ def multiloop_for(payload: str, grid: dict[str, int]) -> list[str]:
 
 
 MULTILOOP = False
-_ML_FEED: dict[bytes, list[str | None]] = {}
+_ML_FEED: dict[tuple[Path, str], list[str | None]] = {}
 
 
-def multiloop_feed(data: bytes) -> list[str | None]:
+def multiloop_feed(path: Path) -> list[str | None]:
     """Per RMonitor message (in replay order), the Multiloop message that follows it, or None.
 
     Generated once, outside the timed runs: it stands for a second input arriving on its own
     socket, so only applying it is timed, while the RMonitor side is read from the file as in
     the RMonitor-only case.
     """
-    feed = _ML_FEED.get(data)
+    feed = _ML_FEED.get((path, LOAD))
     if feed is None:
         grid: dict[str, int] = {}
         feed = []
-        for m in _messages(data.decode("utf-8-sig")):
+        for m in _messages(load(path)):
             lines = multiloop_for(m[1], grid) if "$G" in m[1] else []
             feed.append("\n".join(lines) if lines else None)
-        feed = _ML_FEED[data] = feed
+        feed = _ML_FEED[(path, LOAD)] = feed
     return feed
 
 
@@ -130,12 +151,12 @@ def _messages(text: str):
     return [(m.kind, m.payload, m.received_at, m.timestamped) for m in group_by_heartbeat(messages)]
 
 
-def engine_multiloop_run(data: bytes) -> int:
-    feed = multiloop_feed(data)
+def engine_multiloop_run(path: Path) -> int:
+    feed = multiloop_feed(path)
     eng = TimingEngine(1)
     apply = eng.apply
     n = 0
-    for (kind, payload, received_at, _), ml in zip(_messages(data.decode("utf-8-sig")), feed):
+    for (kind, payload, received_at, _), ml in zip(_messages(load(path)), feed):
         apply(kind, payload, session_id=1, received_at=received_at)
         if ml is not None:
             apply("multiloop", ml, session_id=1, received_at=received_at)
@@ -143,31 +164,30 @@ def engine_multiloop_run(data: bytes) -> int:
     return n
 
 
-def count_records(data: bytes) -> int:
-    return sum(1 for l in data.decode("utf-8-sig").splitlines() if l.strip() and not l.startswith("##"))
+def count_records(path: Path) -> int:
+    return sum(1 for l in load(path).splitlines() if l.strip() and not l.startswith("##"))
 
 
 def bench(path: Path, rounds: int, profile: bool = False) -> dict:
-    data = path.read_bytes()
-    records = count_records(data)
+    records = count_records(path)
     best = {"baseline": float("inf"), "engine": float("inf"), "multiloop": float("inf")}
     cases = [("baseline", baseline), ("engine", engine_run)]
     ml_records = 0
     if MULTILOOP:
         cases.append(("multiloop", engine_multiloop_run))
-        ml_records = sum(len(p.split("\n")) for p in multiloop_feed(data) if p is not None)
+        ml_records = sum(len(p.split("\n")) for p in multiloop_feed(path) if p is not None)
     for _ in range(rounds):
         for name, fn in cases:
             gc.collect()
             t0 = time.process_time()
-            fn(data)
+            fn(path)
             dt = time.process_time() - t0
             best[name] = min(best[name], dt)
     if profile:
         import cProfile
         import pstats
         pr = cProfile.Profile()
-        pr.runcall(engine_run, data)
+        pr.runcall(engine_run, path)
         pstats.Stats(pr).sort_stats("tottime").print_stats(15)
     out = {"file": path.name, "records": records,
            "baseline_rps": records / best["baseline"], "engine_rps": records / best["engine"]}
@@ -186,12 +206,24 @@ def main(argv: list[str] | None = None) -> int:
                     help="plain-line files: one message per heartbeat second instead of one per line")
     ap.add_argument("--multiloop", action="store_true",
                     help="also replay each file with a synthetic Multiloop feed for the same cars interleaved")
+    ap.add_argument("--load", choices=("both", "file", "bytes"), default="both",
+                    help="file: time from opening the file (method A); bytes: from its bytes in memory; "
+                         "both (default): one table each")
     args = ap.parse_args(argv)
-    global GROUP, MULTILOOP
+    global GROUP, MULTILOOP, LOAD
     GROUP = args.group_heartbeat
     MULTILOOP = args.multiloop
     mode = "plain files: one message per heartbeat" if GROUP else "plain files: one message per line"
     print(f"Python {sys.version.split()[0]}, best of {args.rounds} rounds, records/s end to end ({mode})")
+    for LOAD in (("file", "bytes") if args.load == "both" else (args.load,)):
+        start = ("from opening the file (method A of the performance anchors)" if LOAD == "file"
+                 else "from the file's bytes in memory (the file read left out of both)")
+        print(f"\n{start}")
+        _table(args)
+    return 0
+
+
+def _table(args: argparse.Namespace) -> None:
     print(f"{'file':45} {'records':>8} {'baseline':>12} {'engine':>12} {'engine/baseline':>16}")
     total_rec = total_b = total_e = 0.0
     results = []
@@ -206,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'all files':45} {int(total_rec):8d} {total_rec / total_b:12,.0f} {total_rec / total_e:12,.0f} "
           f"{(total_rec / total_e) / (total_rec / total_b):15.1%}")
     if MULTILOOP:
-        print(f"\nwith Multiloop interleaved (RMonitor + Multiloop records per second)")
+        print("\nwith Multiloop interleaved (RMonitor + Multiloop records per second)")
         print(f"{'file':45} {'ML recs':>8} {'rmonitor':>12} {'+multiloop':>12} {'vs rmonitor':>16}")
         for r in results:
             ratio = r["multiloop_rps"] / r["engine_rps"]
@@ -216,7 +248,6 @@ def main(argv: list[str] | None = None) -> int:
         t_ml = sum((r["records"] + r["ml_records"]) / r["multiloop_rps"] for r in results)
         print(f"{'all files':45} {all_ml:8d} {total_rec / total_e:12,.0f} {(total_rec + all_ml) / t_ml:12,.0f} "
               f"{((total_rec + all_ml) / t_ml) / (total_rec / total_e):15.1%}")
-    return 0
 
 
 if __name__ == "__main__":
