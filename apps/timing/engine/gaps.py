@@ -225,30 +225,56 @@ def fast_slot(ranked: Sequence[CarPosition], i: int, key: Any) -> int:
     return j
 
 
-def _replace_one(ranked: list[CarPosition], changed: set[CarPosition] | frozenset) -> tuple[int, int] | None:
-    """Re-place the one car of `changed` in the ranking when it was ranked and keeps a best time,
-    by walking from its old slot, which usually is its new slot too (what the general path's
-    remove, insort and bisect give: the keys are unique, they end with the car number). Returns
-    the lower and higher of the two slots; None (nothing done) for the general path."""
+def _rerank(ranked: list[CarPosition], changed: set[CarPosition] | frozenset, gap_attr: str, diff_attr: str,
+            changes: Changes) -> tuple[int, int] | None:
+    """Re-place the cars whose best changed. Cars whose best did not change keep their relative
+    order, so the ranking can only differ from the previous one between the lowest and highest
+    slot (old or new) of a changed car: only those cars are re-placed instead of sorting the
+    field. Returns the stretch of slots to recompute; None: nothing to recompute."""
+    old_n = len(ranked)
+    lo, hi = old_n, -1
     for c in changed:
-        if c._bt_ms <= 0 or c not in ranked:
-            return None
-        i = ranked.index(c)
-        j = fast_slot(ranked, i, c._fkey)
-        if j == i:
-            return i, i
-        del ranked[i]
-        ranked.insert(j, c)
-        return (i, j) if i < j else (j, i)
-    return None
+        if c._bt_ms <= 0:  # lost its best time: leaves the ranking
+            if getattr(c, gap_attr) != "":
+                record(changes, c, gap_attr, "")
+            if getattr(c, diff_attr) != "":
+                record(changes, c, diff_attr, "")
+        if c in ranked:
+            i = ranked.index(c)  # before any removal shifts the slots
+            if i < lo:
+                lo = i
+            if i > hi:
+                hi = i
+    for c in changed:
+        if c in ranked:
+            ranked.remove(c)
+    for c in changed:
+        if c._bt_ms > 0:
+            insort(ranked, c, key=_by_fast_key)
+    n = len(ranked)
+    for c in changed:
+        if c._bt_ms > 0:
+            i = bisect_left(ranked, c._fkey, key=_by_fast_key)
+            if i < lo:
+                lo = i
+            if i > hi:
+                hi = i
+    if lo > n:
+        lo = n
+    if old_n != n:
+        hi = n - 1
+    if hi < 0:
+        return None
+    return lo, min(hi + 2, n)  # the car after the last moved one has a new car ahead
 
 
 def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr: str, changes: Changes,
                           previous: list[CarPosition] | None = None,
                           changed: set[CarPosition] | frozenset = frozenset()) -> list[CarPosition]:
     """Qualifying-order gaps. With the previous ranking and the cars whose best changed, only
-    the stretch of the ranking that moved is recomputed (a faster lap usually moves one car up
-    a few places). Returns the new ranking for next time (`previous`, updated in place)."""
+    the cars whose gap or difference can have changed are recomputed (a faster lap usually
+    moves one car up a few places). Returns the new ranking for next time (`previous`, updated
+    in place)."""
     if previous is None:
         ranked = sorted([c for c in cars if c._bt_ms > 0], key=_by_fast_key)
         for c in cars:
@@ -258,51 +284,81 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                 if getattr(c, diff_attr) != "":
                     record(changes, c, diff_attr, "")
         lo, hi = 0, len(ranked)
-    elif len(changed) == 1 and (slots := _replace_one(previous, changed)) is not None:
-        # The usual pass: one ranked car's best changed (the general way below, cheaper).
+    elif len(changed) != 1:
         ranked = previous
+        slots = _rerank(ranked, changed, gap_attr, diff_attr, changes)
+        if slots is None:
+            return ranked
         lo, hi = slots
-        hi = min(hi + 2, len(ranked))  # the car after the last moved one has a new car ahead
     else:
+        # The usual pass: one car's best changed (what _rerank would do, cheaper).
         ranked = previous
-        old_n = len(ranked)
-        # Cars whose best did not change keep their relative order, so the ranking can only
-        # differ from the previous one between the lowest and highest slot (old or new) of a
-        # changed car: re-place just those cars instead of sorting the field.
-        lo, hi = old_n, -1
         for c in changed:
-            if c._bt_ms <= 0:  # lost its best time: leaves the ranking
+            break
+        if c._bt_ms <= 0:
+            if c not in ranked:
+                # A car joining, or one that still has no best time: the ranking stays.
                 if getattr(c, gap_attr) != "":
                     record(changes, c, gap_attr, "")
                 if getattr(c, diff_attr) != "":
                     record(changes, c, diff_attr, "")
-            if c in ranked:
-                i = ranked.index(c)  # before any removal shifts the slots
-                if i < lo:
-                    lo = i
-                if i > hi:
-                    hi = i
-        for c in changed:
-            if c in ranked:
-                ranked.remove(c)
-        for c in changed:
-            if c._bt_ms > 0:
-                insort(ranked, c, key=_by_fast_key)
-        n = len(ranked)
-        for c in changed:
-            if c._bt_ms > 0:
-                i = bisect_left(ranked, c._fkey, key=_by_fast_key)
-                if i < lo:
-                    lo = i
-                if i > hi:
-                    hi = i
-        if lo > n:
-            lo = n
-        if old_n != n:
-            hi = n - 1
-        if hi < 0:
-            return ranked
-        hi = min(hi + 2, n)  # the car after the last moved one has a new car ahead
+                return ranked
+            slots = _rerank(ranked, changed, gap_attr, diff_attr, changes)
+            if slots is None:
+                return ranked
+            lo, hi = slots
+        elif c in ranked:
+            # Walk from its old slot, which usually is its new slot too (what _rerank's remove,
+            # insort and bisect give: the keys are unique, they end with the car number).
+            i = ranked.index(c)
+            j = fast_slot(ranked, i, c._fkey)
+            if j != i:
+                del ranked[i]
+                ranked.insert(j, c)
+            if not (i and j):
+                lo, hi = 0, len(ranked)  # a new fastest car, or a new time for it
+            else:
+                # The fastest car and its time stay, so only this car's difference can change,
+                # and only the gaps of the cars with a new time or a new car ahead: this car,
+                # the car now behind it and the car that was behind it (the cars it passed keep
+                # theirs). In slot order, the order of a walk over the stretch.
+                n = len(ranked)
+                best = ranked[0]._bt_ms
+                fmt = _delta_text
+                gap_key, diff_key = CAR_JSON[gap_attr], CAR_JSON[diff_attr]
+                for k in (j, j + 1) if j == i else (j, j + 1, i + 1) if j < i else (i, j, j + 1):
+                    if k >= n:
+                        break
+                    c = ranked[k]
+                    t = c._bt_ms
+                    d = t - ranked[k - 1]._bt_ms
+                    v = fmt(d)
+                    if v is None:
+                        v = format_new_delta(d)
+                    if getattr(c, gap_attr) != v:
+                        setattr(c, gap_attr, v)
+                        ch = changes.get(c)
+                        if ch is None:
+                            changes[c] = {gap_key: v}
+                        else:
+                            ch[gap_key] = v
+                    if k == j:
+                        v = fmt(t - best)
+                        if v is None:
+                            v = format_new_delta(t - best)
+                        if getattr(c, diff_attr) != v:
+                            setattr(c, diff_attr, v)
+                            ch = changes.get(c)
+                            if ch is None:
+                                changes[c] = {diff_key: v}
+                            else:
+                                ch[diff_key] = v
+                return ranked
+        else:
+            slots = _rerank(ranked, changed, gap_attr, diff_attr, changes)
+            if slots is None:
+                return ranked
+            lo, hi = slots
     if not ranked:
         return ranked
     fastest = ranked[0]

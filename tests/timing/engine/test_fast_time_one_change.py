@@ -1,6 +1,7 @@
 """update_fast_time_gaps with one changed car (re-placed by walking from its old slot) gives the
 ranking and the gap fields a full re-ranking gives, including a car losing or getting its first
-best time and a car moving to either end."""
+best time and a car moving to either end; and records exactly the fields it changed (when the
+fastest car stays, only the slots around the re-placed car are recomputed)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import random
 from apps.timing.engine.gaps import fast_key, update_fast_time_gaps
 from apps.timing.engine.state import CarPosition
 from apps.timing.engine.timefmt import parse_ms
+from apps.timing.engine.wire import CAR_JSON
 
 _ATTRS = ("overall_gap_by_fast_time", "overall_difference_by_fast_time")
 
@@ -37,6 +39,11 @@ def test_one_changed_best_gives_what_a_full_re_ranking_gives() -> None:
             _best(rng, car)
             full_cars = copy.deepcopy(cars)  # the same state for the full re-ranking
             full = update_fast_time_gaps(full_cars, *_ATTRS, {})
-            ranked = update_fast_time_gaps(cars, *_ATTRS, {}, ranked, {car})
+            before = _fields(cars)
+            changes: dict = {}
+            ranked = update_fast_time_gaps(cars, *_ATTRS, changes, ranked, {car})
             assert [c.number for c in ranked] == [c.number for c in full]
             assert _fields(cars) == _fields(full_cars)
+            published = {c: {CAR_JSON[a]: getattr(c, a) for a, old in zip(_ATTRS, was) if getattr(c, a) != old}
+                         for c, was in zip(cars, before)}
+            assert changes == {c: ch for c, ch in published.items() if ch}
