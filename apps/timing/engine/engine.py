@@ -1233,18 +1233,26 @@ class TimingEngine:
         else:
             cars = (lap_car,)
         laps = self.laps
+        last_logged = laps.last_logged
         try:
             for car in cars:
                 lap = car.last_lap_completed
-                if not laps.should_log(car.number, lap):
+                number = car.number
+                # (laps.should_log, in place: one call less per lap)
+                if not number:
+                    continue
+                last = last_logged.get(number)
+                if last is not None and (lap == 0 or lap <= last):
                     continue
                 if self.pit_lap is not None:
                     # X2/Flagtronics know whether this lap included a pit stop (§5.11 "On log").
-                    self._set(car, "lap_included_pit", bool(self.pit_lap(car.number, lap)))
-                snapshot = wire.car_to_json(car, "db")
-                laps.record(car.number, lap, snapshot, car._ltm_ms if car.last_lap_time is not None else 0)
-                self._completed.append(CompletedLap(self.event_id, self.session.session_id, car.number, lap,
-                                                    car.car_class, received_at, int(car.track_flag), snapshot))
+                    self._set(car, "lap_included_pit", bool(self.pit_lap(number, lap)))
+                snapshot = wire.car_to_db_json(car)
+                laps.record(number, lap, snapshot, car._ltm_ms if car.last_lap_time is not None else 0)
+                flag = car.track_flag
+                self._completed.append(CompletedLap(self.event_id, self.session.session_id, number, lap,
+                                                    car.car_class, received_at,
+                                                    flag if type(flag) is int else int(flag), snapshot))
             if self._completed:
                 self._lap_pace()
         except BaseException:

@@ -20,7 +20,7 @@ from .state import CarPosition, EventEntry, FlagDuration, SessionState
 
 __all__ = [
     "CAR_FIELDS", "SESSION_FIELDS", "CAR_JSON", "SESSION_JSON",
-    "car_to_json", "car_from_json", "car_to_msgpack", "car_value_json", "car_patch_to_json",
+    "car_to_json", "car_to_db_json", "car_from_json", "car_to_msgpack", "car_value_json", "car_patch_to_json",
     "car_patches_from_record", "car_patch_to_msgpack",
     "session_to_json", "session_to_msgpack", "session_patch_to_json", "session_patch_to_msgpack",
     "entry_to_json", "entries_to_json", "entry_from_json", "flag_duration_to_json", "flag_duration_from_json",
@@ -351,6 +351,9 @@ _CAR_TO_JSON = {"web": _car_to_json_function(tuple(CAR_JSON[a] for a in _CAR_ATT
 
 def car_to_json(car: CarPosition, style: str = "web") -> dict[str, Any]:
     return _CAR_TO_JSON[style](car)
+
+
+car_to_db_json: Callable[[CarPosition], dict[str, Any]] = _CAR_TO_JSON["db"]  # car_to_json(car, "db")
 
 
 def car_from_json(d: Mapping[str, Any]) -> CarPosition:
