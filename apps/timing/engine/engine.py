@@ -1005,11 +1005,16 @@ class TimingEngine:
                 self.starting_dirty = True
         if old is not None and old[0] == r.position and old[1] == r.laps:
             return  # a total-time-only change is not a change in the reference
-        car = self._car_by_reg(r.reg, received_at)
-        if car is None:
-            # Unlike the reference, a row for an unknown car is not remembered: the next
-            # refresh, once `$A` has arrived, must still apply (docs/engine.md).
-            return
+        # _car_by_reg's lookups in place (a row per crossing); it counts a miss and tells the
+        # watchdog, so a miss, or a hit the watchdog must hear of, goes through it.
+        number = self.reg_to_number.get(r.reg)
+        car = self.cars.get(number) if number is not None else None
+        if car is None or self.watchdog.first_miss is not None:
+            car = self._car_by_reg(r.reg, received_at)
+            if car is None:
+                # Unlike the reference, a row for an unknown car is not remembered: the next
+                # refresh, once `$A` has arrived, must still apply (docs/engine.md).
+                return
         self.race_info[r.reg] = (r.position, r.laps, r.total_time)
         old_laps = old[1] if old is not None else 0
         if (old_laps > 0) != (r.laps > 0):
