@@ -1005,11 +1005,16 @@ class TimingEngine:
                 self.starting_dirty = True
         if old is not None and old[0] == r.position and old[1] == r.laps:
             return  # a total-time-only change is not a change in the reference
-        car = self._car_by_reg(r.reg, received_at)
-        if car is None:
-            # Unlike the reference, a row for an unknown car is not remembered: the next
-            # refresh, once `$A` has arrived, must still apply (docs/engine.md).
-            return
+        # _car_by_reg's lookups in place (a row per crossing); it counts a miss and tells the
+        # watchdog, so a miss, or a hit the watchdog must hear of, goes through it.
+        number = self.reg_to_number.get(r.reg)
+        car = self.cars.get(number) if number is not None else None
+        if car is None or self.watchdog.first_miss is not None:
+            car = self._car_by_reg(r.reg, received_at)
+            if car is None:
+                # Unlike the reference, a row for an unknown car is not remembered: the next
+                # refresh, once `$A` has arrived, must still apply (docs/engine.md).
+                return
         self.race_info[r.reg] = (r.position, r.laps, r.total_time)
         old_laps = old[1] if old is not None else 0
         if (old_laps > 0) != (r.laps > 0):
@@ -1233,18 +1238,26 @@ class TimingEngine:
         else:
             cars = (lap_car,)
         laps = self.laps
+        last_logged = laps.last_logged
         try:
             for car in cars:
                 lap = car.last_lap_completed
-                if not laps.should_log(car.number, lap):
+                number = car.number
+                # (laps.should_log, in place: one call less per lap)
+                if not number:
+                    continue
+                last = last_logged.get(number)
+                if last is not None and (lap == 0 or lap <= last):
                     continue
                 if self.pit_lap is not None:
                     # X2/Flagtronics know whether this lap included a pit stop (§5.11 "On log").
-                    self._set(car, "lap_included_pit", bool(self.pit_lap(car.number, lap)))
-                snapshot = wire.car_to_json(car, "db")
-                laps.record(car.number, lap, snapshot, car._ltm_ms if car.last_lap_time is not None else 0)
-                self._completed.append(CompletedLap(self.event_id, self.session.session_id, car.number, lap,
-                                                    car.car_class, received_at, int(car.track_flag), snapshot))
+                    self._set(car, "lap_included_pit", bool(self.pit_lap(number, lap)))
+                snapshot = wire.car_to_db_json(car)
+                laps.record(number, lap, snapshot, car._ltm_ms if car.last_lap_time is not None else 0)
+                flag = car.track_flag
+                self._completed.append(CompletedLap(self.event_id, self.session.session_id, number, lap,
+                                                    car.car_class, received_at,
+                                                    flag if type(flag) is int else int(flag), snapshot))
             if self._completed:
                 self._lap_pace()
         except BaseException:

@@ -85,22 +85,32 @@ class LapLog:
         return last is None or lap > last
 
     def record(self, number: str, lap: int, snapshot: dict[str, Any], lap_ms: int | None = None) -> None:
+        # Runs for every lap every car logs: the lists only grow by one, so at most one entry
+        # leaves each, and the average changes only once there are five laps.
         self.last_logged[number] = lap
+        ms_new = parse_ms(snapshot.get("ltm")) if lap_ms is None else lap_ms
         h = self.history.get(number)
-        if h is None:
-            h = self.history[number] = []
-            self.lap_ms[number] = []
+        if not h:
+            self.history[number] = [snapshot]
+            self.lap_ms[number] = [ms_new]
             self.settled_flags[number] = []
-        elif h:
-            flags = self.settled_flags[number]
-            flags.insert(0, settled_flag(h[0]))
-            del flags[HISTORY_DEPTH - 1:]
+            self.averages[number] = None
+            return
+        flags = self.settled_flags[number]
+        newest = h[0]
+        flags.insert(0, None if newest.get("lip") else newest.get("flg"))  # (settled_flag)
         h.insert(0, snapshot)
-        del h[HISTORY_DEPTH:]
         ms = self.lap_ms[number]
-        ms.insert(0, parse_ms(snapshot.get("ltm")) if lap_ms is None else lap_ms)
-        del ms[HISTORY_DEPTH:]
-        self.averages[number] = _average(ms)
+        ms.insert(0, ms_new)
+        n = len(h)
+        if n > HISTORY_DEPTH:
+            if n == HISTORY_DEPTH + 1:
+                del h[HISTORY_DEPTH], ms[HISTORY_DEPTH], flags[HISTORY_DEPTH - 1]
+            else:  # (a restored history longer than the log keeps)
+                del h[HISTORY_DEPTH:], ms[HISTORY_DEPTH:], flags[HISTORY_DEPTH - 1:]
+            self.averages[number] = sum(ms) / HISTORY_DEPTH if 0 not in ms else _average(ms)
+        elif n == HISTORY_DEPTH:
+            self.averages[number] = _average(ms)
 
     def rebuild(self) -> None:
         """Recompute the parsed caches from the snapshots (after a restore)."""

@@ -99,9 +99,10 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
     twice = 2 * med
     kept = times
     # The distance to the median is largest at the smallest or the largest time (the
-    # differences are exact: integers and halves), so those two decide whether any lap goes.
+    # differences are exact: integers and halves, and lo <= med <= hi), so those two decide
+    # whether any lap goes.
     lo, hi = v0[0], v0[-1]
-    if not (abs(lo - med) <= spread and abs(hi - med) <= spread and hi <= twice):
+    if not (med - lo <= spread and hi - med <= spread and hi <= twice):
         kept = [t for t in times if abs(t - med) <= spread and t <= twice]
         if len(kept) < 2:
             kept = times
@@ -109,7 +110,17 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
             lo, hi = min(kept), max(kept)
         n = len(kept)
     # (Float constants where a float is compared: an int operand takes the slow mixed path.)
-    mean = sum(kept) / n
+    if n == 5:
+        # The usual five laps: the running totals once, for the mean and the weighted mean
+        # below (the same integer additions in the same order as sum() and accumulate()).
+        t0, t1, t2, t3, t4 = kept
+        r2 = t0 + t1
+        r3 = r2 + t2
+        r4 = r3 + t3
+        total = r4 + t4
+        mean = total / 5
+    else:
+        mean = sum(kept) / n
     if mean <= 0.0:
         return 0
     # The spread test (standard deviation over 10 % of the mean) usually passes by far: the
@@ -121,13 +132,21 @@ def projected_lap_time_ms(history: Sequence[Lap], session_flag: int, best_time: 
             return 0
     # The newest lap weighs n, the oldest 1: the sum of the running totals (exact integers,
     # so the same sum as the weighted terms, without a weight sequence and a product per lap).
-    projection = sum(accumulate(kept)) / (n * (n + 1) // 2)
+    if n == 5:
+        projection = (t0 + r2 + r3 + r4 + total) / 15
+    else:
+        projection = sum(accumulate(kept)) / (n * (n + 1) // 2)
     if projection < 10_000.0:
         return 0
     if session_flag == _YELLOW:
         ref = mean
     else:
         ref = (parse_ms(best_time) if best_ms is None else best_ms) or mean or 120_000
-    if projection < int(0.7 * ref) or projection > int(3.0 * ref):
+    # int() truncates toward zero: a projection at least 0.7 * ref is not below int(0.7 * ref)
+    # (for a negative ref it is positive and int(0.7 * ref) is not), and one two under 3 * ref
+    # not above int(3.0 * ref), so int() is only called near the limits.
+    lower = 0.7 * ref
+    if (projection < lower or projection > 3.0 * ref - 2.0) and (
+            projection < int(lower) or projection > int(3.0 * ref)):
         return 0
     return round(projection)  # (round() of a float is an int)

@@ -9,6 +9,7 @@ CarPosition key 61 (retired HasGps) is always written as false (§2.4).
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
@@ -19,7 +20,7 @@ from .state import CarPosition, EventEntry, FlagDuration, SessionState
 
 __all__ = [
     "CAR_FIELDS", "SESSION_FIELDS", "CAR_JSON", "SESSION_JSON",
-    "car_to_json", "car_from_json", "car_to_msgpack", "car_value_json", "car_patch_to_json",
+    "car_to_json", "car_to_db_json", "car_from_json", "car_to_msgpack", "car_value_json", "car_patch_to_json",
     "car_patches_from_record", "car_patch_to_msgpack",
     "session_to_json", "session_to_msgpack", "session_patch_to_json", "session_patch_to_msgpack",
     "entry_to_json", "entries_to_json", "entry_from_json", "flag_duration_to_json", "flag_duration_from_json",
@@ -299,6 +300,15 @@ def car_value_json(attr: str, value: Any) -> Any:
 
 _CAR_ATTRS = tuple(a for a, _, _, _ in CAR_FIELDS)
 _LSTT_ZERO = _time_only_json(0)  # lap_start_time is never set by RMonitor: nearly every snapshot
+# The fields a timing feed sets on every car: their defaults rarely reach a lap snapshot.
+_USUALLY_SET = frozenset({
+    "event_id", "session_id", "number", "transponder_id", "car_class", "best_time", "best_lap",
+    "in_class_gap", "in_class_difference", "overall_gap", "overall_difference", "total_time", "last_lap_time",
+    "last_lap_completed", "overall_position", "class_position", "overall_starting_position",
+    "overall_positions_gained", "in_class_starting_position", "in_class_positions_gained", "track_flag",
+    "projected_lap_time_ms", "in_class_gap_by_fast_time", "in_class_difference_by_fast_time",
+    "overall_gap_by_fast_time", "overall_difference_by_fast_time"})
+_CAR_DEFAULTS = {f.name: f.default for f in dataclasses.fields(CarPosition)}
 
 
 def _car_to_json_function(names: tuple[str, ...]) -> Callable[[CarPosition], dict[str, Any]]:
@@ -306,14 +316,32 @@ def _car_to_json_function(names: tuple[str, ...]) -> Callable[[CarPosition], dic
     # built in one step: CPython compiles it as chunks of 16 insertions into growing dicts,
     # merged one into the next. Copying a template that already holds every key in order
     # clones its table in one go; the stores then only replace values (half the instructions).
+    # Most fields still hold their default (pit, weather, video, penalties): the template
+    # holds it already, so such a field is only stored when it is not that very object (an
+    # identity test costs a fraction of a dict store, and an equal but distinct value, say
+    # 0.0 for 0, is stored as before).
     # lap_start_time's usual "00:00:00" is written in place rather than through a call per snapshot.
     special = {"lap_start_time": "_lstt(car.lap_start_time) if car.lap_start_time else _LSTT_ZERO",
                "pit_entry_time": "None if car.pit_entry_time is None else _dt(car.pit_entry_time)",
                "completed_sections": "[_csec(c) for c in car.completed_sections] if car.completed_sections else []"}
-    stores = "".join(f"    d[{n!r}] = {special.get(a, 'car.' + a)}\n" for n, a in zip(names, _CAR_ATTRS))
-    ns: dict[str, Any] = {"_template": dict.fromkeys(names), "_lstt": _time_only_json, "_LSTT_ZERO": _LSTT_ZERO,
+    ns: dict[str, Any] = {"_lstt": _time_only_json, "_LSTT_ZERO": _LSTT_ZERO,
                           "_dt": datetime_to_json, "_csec": completed_section_to_json}
-    exec(f"def car_json(car):\n    d = _template.copy()\n{stores}    return d\n", ns)
+    template: dict[str, Any] = {}
+    stores = []
+    for n, a in zip(names, _CAR_ATTRS):
+        default = _CAR_DEFAULTS[a]
+        if a in special or a in _USUALLY_SET or not (default is None or type(default) in (bool, int, str)):
+            template[n] = None
+            stores.append(f"    d[{n!r}] = {special.get(a, 'car.' + a)}\n")
+            continue
+        template[n] = default
+        if default is None or type(default) is bool:
+            stores.append(f"    if car.{a} is not {default}: d[{n!r}] = car.{a}\n")
+        else:  # (a name: `is` with an int or str literal draws a SyntaxWarning)
+            ns[f"_default_{a}"] = default
+            stores.append(f"    if car.{a} is not _default_{a}: d[{n!r}] = car.{a}\n")
+    ns["_template"] = template
+    exec(f"def car_json(car):\n    d = _template.copy()\n{''.join(stores)}    return d\n", ns)
     return ns["car_json"]
 
 
@@ -323,6 +351,9 @@ _CAR_TO_JSON = {"web": _car_to_json_function(tuple(CAR_JSON[a] for a in _CAR_ATT
 
 def car_to_json(car: CarPosition, style: str = "web") -> dict[str, Any]:
     return _CAR_TO_JSON[style](car)
+
+
+car_to_db_json: Callable[[CarPosition], dict[str, Any]] = _CAR_TO_JSON["db"]  # car_to_json(car, "db")
 
 
 def car_from_json(d: Mapping[str, Any]) -> CarPosition:
