@@ -391,6 +391,20 @@ class Enricher:
             if 0 <= i < len(cars) and cars[i] is c:
                 # (it usually keeps its slot: the cars around it changed first)
                 j = position_slot(cars, i, c._rank)
+                if g.key is OVERALL:
+                    # Its class is an ordered part of the field: unless it passed or fell behind
+                    # a class-mate here, its class slot stays, so the class need not re-rank it.
+                    cg = self.groups.get(c.car_class)
+                    if cg is not None and not cg.members_changed:
+                        rr = cg.reranked
+                        if len(rr) == 1 and c in rr:
+                            cls = c.car_class
+                            k, end = (j, i) if j < i else (i + 1, j + 1)  # the cars it passes
+                            while k < end and cars[k].car_class != cls:
+                                k += 1
+                            if k == end:
+                                rr.clear()
+                                cg.order_dirty = False
                 if j == i:
                     return
                 del cars[i]
