@@ -1188,13 +1188,10 @@ class TimingEngine:
         self.counters["lap_time_restores"] += 1
 
     def _enrich(self) -> None:
-        enricher = self.enricher
-        for car, ch in self._car_changes.items():
-            enricher.note(car, ch)
         # The enrichment writes its derived fields into the pass's change record itself (see
         # gaps.record) instead of through _put: they are outputs, so they need not be counted
         # in _nsets, which only says whether inputs changed since this enrichment.
-        enricher.run(self.cars.values(), self._car_changes)  # type: ignore[arg-type]  # a view iterates the same
+        self.enricher.run(self.cars.values(), self._car_changes)  # type: ignore[arg-type]  # a view iterates the same
         self._enriched_at = self._nsets
 
     def _check_stale(self, inputs: int | None = None) -> None:

@@ -24,7 +24,7 @@ OVERALL = object()  # key of the whole-field group; a class may legitimately be 
 
 
 _pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
-# What note() does per changed field, as bits of a plan; the first five are enrichment inputs
+# What run() marks per changed field, as bits of a plan; the first five are enrichment inputs
 # of the groups' gaps or rankings (_GROUPED).
 (_POSITION, _PROGRESS, _LAST_LAP, _BEST, _GRID, _CLASS, _BEST_FLAG, _CLASS_BEST_FLAG,
  _AWARD) = (1 << i for i in range(9))
@@ -39,7 +39,7 @@ _NOTE_CODE = {CAR_JSON[attr]: code for attr, code in {
     "overall_positions_gained": _AWARD, "in_class_positions_gained": _AWARD,
     "is_overall_most_positions_gained": _AWARD, "is_class_most_positions_gained": _AWARD,
 }.items()}
-# note()'s plan (the union of the fields' bits) per tuple of changed names: a pass's change
+# run()'s plan (the union of the fields' bits) per tuple of changed names: a pass's change
 # dicts come in a few dozen shapes, so one lookup replaces a lookup and a dispatch per field.
 _PLANS: dict[tuple[str, ...], int] = {}
 _PLANS_MAX = 4096  # (the shapes a feed can make are bounded only by the field count)
@@ -239,73 +239,71 @@ class Enricher:
         self._class_group(car.car_class).add(car)
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
 
-    # ---- change marking ---------------------------------------------------------
-    def note(self, car: CarPosition, changed: dict[str, Any]) -> None:
-        """Mark what a car's changed fields (the engine's change dict: contract JSON name -> the
-        value the car now has) affect."""
-        keys = tuple(changed)
-        plan = _PLANS.get(keys)
-        if plan is None:
-            plan = _plan(keys)
-        if not plan:
-            return  # derived fields only
-        # A second enrichment in the same pass (another input changed fields after the first)
-        # notes the pass's earlier changes again. Nothing tells them apart: the derived fields
-        # are recomputed from the same inputs, which publishes nothing new. (That is rare: no
-        # recording, with or without Multiloop, has one, so per-pass snapshots to skip it cost
-        # more than they saved.)
-        # (The marks only add to sets and raise flags, so their order does not matter; the
-        # groups are written out: a loop over a tuple of them cost more.)
-        groups = self.groups
-        overall = groups[OVERALL]
-        cg = groups.get(car.car_class)
-        if plan & _GROUPED:
-            if plan & _PROGRESS:
-                overall.touched.add(car)
-                if cg is not None:
-                    cg.touched.add(car)
-            if plan & _POSITION:
-                overall.order_dirty = True
-                overall.reranked.add(car)
-                if cg is not None:
-                    cg.order_dirty = True
-                    cg.reranked.add(car)
-                self.gained_dirty = True
-                self.gained_cars.add(car)
-            if plan & _LAST_LAP:
-                overall.p90_dirty = True
-                overall.lap_changed.add(car)
-                if cg is not None:
-                    cg.p90_dirty = True
-                    cg.lap_changed.add(car)
-            if plan & _BEST:
-                overall.fast_dirty = True
-                overall.fast_changed.add(car)
-                if cg is not None:
-                    cg.fast_dirty = True
-                    cg.fast_changed.add(car)
-                self.best_dirty = True
-            if cg is not None:
-                self.dirty_classes.add(cg)
-        if plan & _RARE:
-            if plan & _GRID:
-                self.gained_dirty = True
-                self.gained_cars.add(car)
-            if plan & _CLASS and car not in self.joined:  # (a new car's first class: see add_car)
-                self.gained_dirty = self.gained_full = True
-            if plan & _BEST_FLAG:
-                if self.best_ok and car.is_best_time != (overall.best_holder is car):
-                    self.best_ok = False  # set by another input
-            if plan & _CLASS_BEST_FLAG:
-                if self.best_ok and car.is_best_time_class != (cg is not None and cg.best_holder is car):
-                    self.best_ok = False
-            if plan & _AWARD and self.award_ok and not self._award_agrees(car):
-                self.award_ok = False
-
     # ---- the pass ---------------------------------------------------------------
     def run(self, cars: list[CarPosition], changes: Changes) -> None:
-        overall = self.groups[OVERALL]
+        """Mark what each changed car's fields (the engine's change dicts: contract JSON name ->
+        the value the car now has) affect, then bring the derived fields up to date."""
+        groups = self.groups
+        overall = groups[OVERALL]
         dirty = self.dirty_classes
+        # (The marking is inline, not a call per car: it runs for every car of every pass.)
+        for car, changed in changes.items():
+            keys = tuple(changed)
+            plan = _PLANS.get(keys)
+            if plan is None:
+                plan = _plan(keys)
+            if not plan:
+                continue  # derived fields only
+            # A second enrichment in the same pass (another input changed fields after the first)
+            # notes the pass's earlier changes again. Nothing tells them apart: the derived fields
+            # are recomputed from the same inputs, which publishes nothing new. (That is rare: no
+            # recording, with or without Multiloop, has one, so per-pass snapshots to skip it cost
+            # more than they saved.)
+            # (The marks only add to sets and raise flags, so their order does not matter; the
+            # groups are written out: a loop over a tuple of them cost more.)
+            cg = groups.get(car.car_class)
+            if plan & _GROUPED:
+                if plan & _PROGRESS:
+                    overall.touched.add(car)
+                    if cg is not None:
+                        cg.touched.add(car)
+                if plan & _POSITION:
+                    overall.order_dirty = True
+                    overall.reranked.add(car)
+                    if cg is not None:
+                        cg.order_dirty = True
+                        cg.reranked.add(car)
+                    self.gained_dirty = True
+                    self.gained_cars.add(car)
+                if plan & _LAST_LAP:
+                    overall.p90_dirty = True
+                    overall.lap_changed.add(car)
+                    if cg is not None:
+                        cg.p90_dirty = True
+                        cg.lap_changed.add(car)
+                if plan & _BEST:
+                    overall.fast_dirty = True
+                    overall.fast_changed.add(car)
+                    if cg is not None:
+                        cg.fast_dirty = True
+                        cg.fast_changed.add(car)
+                    self.best_dirty = True
+                if cg is not None:
+                    dirty.add(cg)
+            if plan & _RARE:
+                if plan & _GRID:
+                    self.gained_dirty = True
+                    self.gained_cars.add(car)
+                if plan & _CLASS and car not in self.joined:  # (a new car's first class: see add_car)
+                    self.gained_dirty = self.gained_full = True
+                if plan & _BEST_FLAG:
+                    if self.best_ok and car.is_best_time != (overall.best_holder is car):
+                        self.best_ok = False  # set by another input
+                if plan & _CLASS_BEST_FLAG:
+                    if self.best_ok and car.is_best_time_class != (cg is not None and cg.best_holder is car):
+                        self.best_ok = False
+                if plan & _AWARD and self.award_ok and not self._award_agrees(car):
+                    self.award_ok = False
         if self.joined:
             self.joined.clear()  # noted by now
         if self.always_full:
