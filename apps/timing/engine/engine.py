@@ -21,7 +21,7 @@ from .gaps import fast_key
 from .laps import CompletedLap, LapLog
 from .lifecycle import ConsistencyWatchdog, MissingCarWatchdog, SessionMonitor
 from .pace import fastest_in_class, projected_lap_time_ms
-from .positions import Enricher, rebuild_in_class_starting_positions
+from .positions import STALE_INPUTS, Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
                        LineParser, Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting,
                        PRACTICE_TAILS, TrackInfo, _ROW_HEADS, heartbeat_values, quoted_row,
@@ -808,7 +808,18 @@ class TimingEngine:
             # only look at the cars recorded before it.
             inputs = len(self._car_changes)
             self._enrich()
-            self._check_stale(inputs)
+            if self.enricher.noted & STALE_INPUTS:
+                self._check_stale(inputs)
+            else:
+                # No car changed a stale input (e.g. only its position): the check can only
+                # find what one without car changes finds, which quiet() mostly answers.
+                st = self.stale
+                if self._reset:
+                    st.invalidate()
+                s = self.session
+                text, flag = s.running_race_time, s.current_flag
+                if not st.quiet(text, flag):
+                    st.check(self._car_changes, self.cars.values(), flag, text, self._put_stale, inputs)
             if self._lap_car is not None:  # (a lap count was recorded: see _log_laps)
                 self._log_laps(received_at)
             # Stale verdicts and lap figures are outputs only: nothing the enrichment reads

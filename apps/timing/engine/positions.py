@@ -18,7 +18,7 @@ from .gaps import DEFAULT_TYPICAL_LAP_MS, Changes, position_slot, record, update
 from .state import INVALID_POSITION, CarPosition
 from .wire import CAR_JSON
 
-__all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
+__all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL", "STALE_INPUTS"]
 
 OVERALL = object()  # key of the whole-field group; a class may legitimately be None
 
@@ -27,9 +27,12 @@ _pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
 # What run() marks per changed field, as bits of a plan; the first five are enrichment inputs
 # of the groups' gaps or rankings (_GROUPED).
 (_POSITION, _PROGRESS, _LAST_LAP, _BEST, _GRID, _CLASS, _BEST_FLAG, _CLASS_BEST_FLAG,
- _AWARD) = (1 << i for i in range(9))
+ _AWARD, _TRACK_FLAG) = (1 << i for i in range(10))
 _GROUPED = _POSITION | _PROGRESS | _LAST_LAP | _BEST
 _RARE = _GRID | _CLASS | _BEST_FLAG | _CLASS_BEST_FLAG | _AWARD
+# The stale tracker's inputs (lap count, total time, last lap time, track flag): a pass whose
+# marks (Enricher.noted) have none of these cannot move a stale verdict through its cars.
+STALE_INPUTS = _PROGRESS | _LAST_LAP | _TRACK_FLAG
 # Keyed by the names fields have in the pass's change record (contract JSON names).
 _NOTE_CODE = {CAR_JSON[attr]: code for attr, code in {
     "overall_position": _POSITION, "last_lap_completed": _PROGRESS, "total_time": _PROGRESS,
@@ -38,6 +41,7 @@ _NOTE_CODE = {CAR_JSON[attr]: code for attr, code in {
     "is_best_time": _BEST_FLAG, "is_best_time_class": _CLASS_BEST_FLAG,
     "overall_positions_gained": _AWARD, "in_class_positions_gained": _AWARD,
     "is_overall_most_positions_gained": _AWARD, "is_class_most_positions_gained": _AWARD,
+    "track_flag": _TRACK_FLAG,
 }.items()}
 # run()'s plan (the union of the fields' bits) per tuple of changed names: a pass's change
 # dicts come in a few dozen shapes, so one lookup replaces a lookup and a dispatch per field.
@@ -157,7 +161,7 @@ class Enricher:
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
                  "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "dirty_classes",
-                 "clipped", "gained_in_order", "joined")
+                 "clipped", "gained_in_order", "joined", "noted")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
@@ -176,6 +180,7 @@ class Enricher:
         self.gained_in_order = False  # walk gained_cars in field order (see add_car)
         self.joined: set[CarPosition] = set()  # cars added since the last run
         self.pending = False
+        self.noted = 0  # the union of the last run's marks (see STALE_INPUTS)
         # "Most positions gained" leaders: [value, cars sharing it] for the field and per class,
         # trusted only while award_ok (see _gained).
         self.award_ok = False
@@ -246,6 +251,7 @@ class Enricher:
         groups = self.groups
         overall = groups[OVERALL]
         dirty = self.dirty_classes
+        noted = 0
         # (The marking is inline, not a call per car: it runs for every car of every pass.)
         for car, changed in changes.items():
             keys = tuple(changed)
@@ -254,6 +260,7 @@ class Enricher:
                 plan = _plan(keys)
             if not plan:
                 continue  # derived fields only
+            noted |= plan
             # A second enrichment in the same pass (another input changed fields after the first)
             # notes the pass's earlier changes again. Nothing tells them apart: the derived fields
             # are recomputed from the same inputs, which publishes nothing new. (That is rare: no
@@ -304,6 +311,7 @@ class Enricher:
                         self.best_ok = False
                 if plan & _AWARD and self.award_ok and not self._award_agrees(car):
                     self.award_ok = False
+        self.noted = noted
         if self.joined:
             self.joined.clear()  # noted by now
         if self.always_full:
