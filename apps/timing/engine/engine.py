@@ -806,20 +806,22 @@ class TimingEngine:
             # whose derived fields it changed (most of a crossing's cars: the car behind, the
             # fast-time neighbours), and none of those is a stale input, so the check need
             # only look at the cars recorded before it.
-            inputs = len(self._car_changes)
-            self._enrich()
-            if self.enricher.noted & STALE_INPUTS:
-                self._check_stale(inputs)
-            else:
-                # No car changed a stale input (e.g. only its position): the check can only
-                # find what one without car changes finds, which quiet() mostly answers.
-                st = self.stale
-                if self._reset:
-                    st.invalidate()
+            changes = self._car_changes
+            inputs = len(changes)
+            enricher = self.enricher
+            enricher.run(self.cars.values(), changes)  # type: ignore[arg-type]  # (_enrich inline)
+            # (_check_stale inline, knowing there are car changes.) When no car changed a stale
+            # input (e.g. a `$G` row only moved it), the check can only find what one without
+            # car changes finds, which quiet() mostly answers.
+            st = self.stale
+            if self._reset:
+                st.invalidate()
+            cars = self.cars
+            if cars:
                 s = self.session
                 text, flag = s.running_race_time, s.current_flag
-                if not st.quiet(text, flag):
-                    st.check(self._car_changes, self.cars.values(), flag, text, self._put_stale, inputs)
+                if enricher.noted & STALE_INPUTS or not st.quiet(text, flag):
+                    st.check(changes, cars.values(), flag, text, self._put_stale, inputs)
             if self._lap_car is not None:  # (a lap count was recorded: see _log_laps)
                 self._log_laps(received_at)
             # Stale verdicts and lap figures are outputs only: nothing the enrichment reads
@@ -1205,11 +1207,10 @@ class TimingEngine:
         self.enricher.run(self.cars.values(), self._car_changes)  # type: ignore[arg-type]  # a view iterates the same
         self._enriched_at = self._nsets
 
-    def _check_stale(self, inputs: int | None = None) -> None:
+    def _check_stale(self) -> None:
         # The reference evaluates on every message with car patches and on every third one;
         # the tracker gives the same verdicts while only re-checking what can have changed.
-        # (`inputs`: only the first this many cars of the pass's record can have changed a
-        # stale input; None for any of them.)
+        # (_end_of_records has its own copy for a pass it enriched.)
         st = self.stale
         if self._reset:
             st.invalidate()
@@ -1223,7 +1224,7 @@ class TimingEngine:
         text = session.running_race_time
         if not changes and st.quiet(text, flag):
             return  # most checks: nothing can have flipped since the last scan
-        st.check(changes, self.cars.values(), flag, text, self._put_stale, inputs)
+        st.check(changes, self.cars.values(), flag, text, self._put_stale)
 
     def _put_stale(self, car: CarPosition, attr: str, value: Any) -> None:
         """The stale tracker's setter: a verdict that flips changes who may win the class's
