@@ -14,7 +14,7 @@ from itertools import count
 from operator import attrgetter
 from typing import Any, Iterable
 
-from .gaps import DEFAULT_TYPICAL_LAP_MS, Changes, position_slot, record, update_fast_time_gaps, update_gaps
+from .gaps import DEFAULT_TYPICAL_LAP_MS, GAP_UPDATERS, Changes, position_slot, record, update_fast_time_gaps
 from .state import INVALID_POSITION, CarPosition
 from .wire import CAR_JSON
 
@@ -458,6 +458,7 @@ class Enricher:
 
     def _gaps(self, g: Group, gap_attr: str, diff_attr: str, changes: Changes) -> None:
         is_class = g.key is not OVERALL
+        update_gaps = GAP_UPDATERS[gap_attr]  # (update_gaps with the attribute names in its code)
         if g.order_dirty:
             self._sort(g)
         moved = g.moved
