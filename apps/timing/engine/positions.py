@@ -625,7 +625,13 @@ class Enricher:
                 clipped.add(c)
             old = c.overall_positions_gained
             if old != g:
-                record(changes, c, "overall_positions_gained", g)
+                # (record() inline, as in the gap walks: most passes record a gain)
+                c.overall_positions_gained = g
+                ch = changes.get(c)
+                if ch is None:
+                    changes[c] = {_J_OPG: g}
+                else:
+                    ch[_J_OPG] = g
                 moved = True
                 if award_ok and (old > 0 or g > 0):
                     award_ok = _move_top(self.top, c, old, g, cand)
@@ -639,7 +645,12 @@ class Enricher:
                     clipped.add(c)
             old = c.in_class_positions_gained
             if old != cgv:
-                record(changes, c, "in_class_positions_gained", cgv)
+                c.in_class_positions_gained = cgv
+                ch = changes.get(c)
+                if ch is None:
+                    changes[c] = {_J_CPG: cgv}
+                else:
+                    ch[_J_CPG] = cgv
                 moved = True
                 if award_ok and (old > 0 or cgv > 0):
                     t = self.class_top.get(c.car_class)
@@ -710,6 +721,7 @@ class Enricher:
 
 
 _NO_TOP = (0, ())
+_J_OPG, _J_CPG = CAR_JSON["overall_positions_gained"], CAR_JSON["in_class_positions_gained"]
 _seq_key = attrgetter("_seq")
 _ordinal_key = attrgetter("ordinal")
 
