@@ -21,7 +21,7 @@ from .gaps import fast_key
 from .laps import CompletedLap, LapLog
 from .lifecycle import ConsistencyWatchdog, MissingCarWatchdog, SessionMonitor
 from .pace import fastest_in_class, projected_lap_time_ms
-from .positions import Enricher, rebuild_in_class_starting_positions
+from .positions import STALE_INPUTS, Enricher, rebuild_in_class_starting_positions
 from .rmonitor import (ClassInfo, Competitor, CompetitorExt, Corrected, Heartbeat, Init, LineCrossing,
                        LineParser, Passing, PracticeInfo, RaceInfo, Rejection, RunInfo, Setting,
                        PRACTICE_TAILS, TrackInfo, _ROW_HEADS, heartbeat_values, quoted_row,
@@ -806,9 +806,22 @@ class TimingEngine:
             # whose derived fields it changed (most of a crossing's cars: the car behind, the
             # fast-time neighbours), and none of those is a stale input, so the check need
             # only look at the cars recorded before it.
-            inputs = len(self._car_changes)
-            self._enrich()
-            self._check_stale(inputs)
+            changes = self._car_changes
+            inputs = len(changes)
+            enricher = self.enricher
+            enricher.run(self.cars.values(), changes)  # type: ignore[arg-type]  # (_enrich inline)
+            # (_check_stale inline, knowing there are car changes.) When no car changed a stale
+            # input (e.g. a `$G` row only moved it), the check can only find what one without
+            # car changes finds, which quiet() mostly answers.
+            st = self.stale
+            if self._reset:
+                st.invalidate()
+            cars = self.cars
+            if cars:
+                s = self.session
+                text, flag = s.running_race_time, s.current_flag
+                if enricher.noted & STALE_INPUTS or not st.quiet(text, flag):
+                    st.check(changes, cars.values(), flag, text, self._put_stale, inputs)
             if self._lap_car is not None:  # (a lap count was recorded: see _log_laps)
                 self._log_laps(received_at)
             # Stale verdicts and lap figures are outputs only: nothing the enrichment reads
@@ -1193,20 +1206,16 @@ class TimingEngine:
         self.counters["lap_time_restores"] += 1
 
     def _enrich(self) -> None:
-        enricher = self.enricher
-        for car, ch in self._car_changes.items():
-            enricher.note(car, ch)
         # The enrichment writes its derived fields into the pass's change record itself (see
         # gaps.record) instead of through _put: they are outputs, so they need not be counted
         # in _nsets, which only says whether inputs changed since this enrichment.
-        enricher.run(self.cars.values(), self._car_changes)  # type: ignore[arg-type]  # a view iterates the same
+        self.enricher.run(self.cars.values(), self._car_changes)  # type: ignore[arg-type]  # a view iterates the same
         self._enriched_at = self._nsets
 
-    def _check_stale(self, inputs: int | None = None) -> None:
+    def _check_stale(self) -> None:
         # The reference evaluates on every message with car patches and on every third one;
         # the tracker gives the same verdicts while only re-checking what can have changed.
-        # (`inputs`: only the first this many cars of the pass's record can have changed a
-        # stale input; None for any of them.)
+        # (_end_of_records has its own copy for a pass it enriched.)
         st = self.stale
         if self._reset:
             st.invalidate()
@@ -1220,7 +1229,7 @@ class TimingEngine:
         text = session.running_race_time
         if not changes and st.quiet(text, flag):
             return  # most checks: nothing can have flipped since the last scan
-        st.check(changes, self.cars.values(), flag, text, self._put_stale, inputs)
+        st.check(changes, self.cars.values(), flag, text, self._put_stale)
 
     def _put_stale(self, car: CarPosition, attr: str, value: Any) -> None:
         """The stale tracker's setter: a verdict that flips changes who may win the class's

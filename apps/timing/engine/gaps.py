@@ -8,6 +8,8 @@ recompute only the cars whose inputs changed.
 
 from __future__ import annotations
 
+import __future__
+import inspect
 from bisect import bisect_left, bisect_right, insort
 from operator import attrgetter
 from typing import Any, Iterable, Sequence
@@ -17,7 +19,7 @@ from .timefmt import _FORMAT_CACHE, format_delta, format_new_delta, laps_text
 from .wire import CAR_JSON
 
 __all__ = ["gap_threshold_ms", "gap_value", "update_gaps", "update_fast_time_gaps", "record", "Changes",
-           "DEFAULT_TYPICAL_LAP_MS"]
+           "DEFAULT_TYPICAL_LAP_MS", "GAP_UPDATERS"]
 
 # The pass's change record (the engine's `_car_changes`): car -> {field's contract JSON name: value
 # now shown, as its patch shows it}, in the order the fields were set; the order of cars and of
@@ -86,7 +88,8 @@ def update_gaps(ordered: Sequence[CarPosition], indexes: Iterable[int] | None, t
 
     This is the hottest loop of the engine, hence the inlined rules (same as gap_value) and
     recording (same as record), and compare-before-set: most recomputations produce the value
-    already shown.
+    already shown. (The enrichment calls its copies in GAP_UPDATERS, compiled from this source
+    with the attribute names written in: change the getattr/setattr lines with that in mind.)
     """
     if not ordered:
         return
@@ -398,3 +401,30 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             else:
                 ch[diff_key] = v
     return ranked
+
+
+def _with_attrs(fn: Any, gap_attr: str, diff_attr: str) -> Any:
+    """`fn` (update_gaps) compiled again with one group kind's attribute names written into its
+    loop, which then reads and writes them as plain attributes: getattr()/setattr() by name were
+    a good part of the loop's cost, an attribute named in the code goes through its inline
+    cache. The same source, so the same rules; `fn` itself when its source is not at hand."""
+    try:
+        src = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return fn
+    for attr, name in ((gap_attr, "gap_attr"), (diff_attr, "diff_attr")):
+        get, put = f"getattr(car, {name})", f"setattr(car, {name}, v)"
+        if get not in src or put not in src:
+            return fn
+        src = src.replace(get, f"car.{attr}").replace(put, f"car.{attr} = v")
+    ns: dict[str, Any] = {}
+    code = compile(src, inspect.getsourcefile(fn) or "<gaps>", "exec",
+                   flags=__future__.annotations.compiler_flag, dont_inherit=True)
+    exec(code, fn.__globals__, ns)
+    return ns[fn.__name__]
+
+
+# update_gaps for each group kind, by its gap attribute (Enricher._gaps calls these; the other
+# arguments, the attribute names included, mean what they mean to update_gaps)
+GAP_UPDATERS = {gap: _with_attrs(update_gaps, gap, diff) for gap, diff in (
+    ("overall_gap", "overall_difference"), ("in_class_gap", "in_class_difference"))}

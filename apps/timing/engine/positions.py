@@ -14,22 +14,25 @@ from itertools import count
 from operator import attrgetter
 from typing import Any, Iterable
 
-from .gaps import DEFAULT_TYPICAL_LAP_MS, Changes, position_slot, record, update_fast_time_gaps, update_gaps
+from .gaps import DEFAULT_TYPICAL_LAP_MS, GAP_UPDATERS, Changes, position_slot, record, update_fast_time_gaps
 from .state import INVALID_POSITION, CarPosition
 from .wire import CAR_JSON
 
-__all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL"]
+__all__ = ["Group", "Enricher", "rebuild_in_class_starting_positions", "OVERALL", "STALE_INPUTS"]
 
 OVERALL = object()  # key of the whole-field group; a class may legitimately be None
 
 
 _pos_key = attrgetter("_rank")  # kept up to date by the engine's setter
-# What note() does per changed field, as bits of a plan; the first five are enrichment inputs
+# What run() marks per changed field, as bits of a plan; the first five are enrichment inputs
 # of the groups' gaps or rankings (_GROUPED).
 (_POSITION, _PROGRESS, _LAST_LAP, _BEST, _GRID, _CLASS, _BEST_FLAG, _CLASS_BEST_FLAG,
- _AWARD) = (1 << i for i in range(9))
+ _AWARD, _TRACK_FLAG) = (1 << i for i in range(10))
 _GROUPED = _POSITION | _PROGRESS | _LAST_LAP | _BEST
 _RARE = _GRID | _CLASS | _BEST_FLAG | _CLASS_BEST_FLAG | _AWARD
+# The stale tracker's inputs (lap count, total time, last lap time, track flag): a pass whose
+# marks (Enricher.noted) have none of these cannot move a stale verdict through its cars.
+STALE_INPUTS = _PROGRESS | _LAST_LAP | _TRACK_FLAG
 # Keyed by the names fields have in the pass's change record (contract JSON names).
 _NOTE_CODE = {CAR_JSON[attr]: code for attr, code in {
     "overall_position": _POSITION, "last_lap_completed": _PROGRESS, "total_time": _PROGRESS,
@@ -38,8 +41,9 @@ _NOTE_CODE = {CAR_JSON[attr]: code for attr, code in {
     "is_best_time": _BEST_FLAG, "is_best_time_class": _CLASS_BEST_FLAG,
     "overall_positions_gained": _AWARD, "in_class_positions_gained": _AWARD,
     "is_overall_most_positions_gained": _AWARD, "is_class_most_positions_gained": _AWARD,
+    "track_flag": _TRACK_FLAG,
 }.items()}
-# note()'s plan (the union of the fields' bits) per tuple of changed names: a pass's change
+# run()'s plan (the union of the fields' bits) per tuple of changed names: a pass's change
 # dicts come in a few dozen shapes, so one lookup replaces a lookup and a dispatch per field.
 _PLANS: dict[tuple[str, ...], int] = {}
 _PLANS_MAX = 4096  # (the shapes a feed can make are bounded only by the field count)
@@ -157,7 +161,7 @@ class Enricher:
 
     __slots__ = ("groups", "best_dirty", "gained_dirty", "pending", "always_full", "gained_cars", "gained_full",
                  "best_full", "award_ok", "top", "class_top", "award_cand", "best_ok", "dirty_classes",
-                 "clipped", "gained_in_order", "joined")
+                 "clipped", "gained_in_order", "joined", "noted")
 
     def __init__(self, always_full: bool = False) -> None:
         self.groups: dict[object, Group] = {OVERALL: Group(OVERALL)}
@@ -176,6 +180,7 @@ class Enricher:
         self.gained_in_order = False  # walk gained_cars in field order (see add_car)
         self.joined: set[CarPosition] = set()  # cars added since the last run
         self.pending = False
+        self.noted = 0  # the union of the last run's marks (see STALE_INPUTS)
         # "Most positions gained" leaders: [value, cars sharing it] for the field and per class,
         # trusted only while award_ok (see _gained).
         self.award_ok = False
@@ -239,73 +244,74 @@ class Enricher:
         self._class_group(car.car_class).add(car)
         self.best_dirty = self.gained_dirty = self.gained_full = self.best_full = True
 
-    # ---- change marking ---------------------------------------------------------
-    def note(self, car: CarPosition, changed: dict[str, Any]) -> None:
-        """Mark what a car's changed fields (the engine's change dict: contract JSON name -> the
-        value the car now has) affect."""
-        keys = tuple(changed)
-        plan = _PLANS.get(keys)
-        if plan is None:
-            plan = _plan(keys)
-        if not plan:
-            return  # derived fields only
-        # A second enrichment in the same pass (another input changed fields after the first)
-        # notes the pass's earlier changes again. Nothing tells them apart: the derived fields
-        # are recomputed from the same inputs, which publishes nothing new. (That is rare: no
-        # recording, with or without Multiloop, has one, so per-pass snapshots to skip it cost
-        # more than they saved.)
-        # (The marks only add to sets and raise flags, so their order does not matter; the
-        # groups are written out: a loop over a tuple of them cost more.)
-        groups = self.groups
-        overall = groups[OVERALL]
-        cg = groups.get(car.car_class)
-        if plan & _GROUPED:
-            if plan & _PROGRESS:
-                overall.touched.add(car)
-                if cg is not None:
-                    cg.touched.add(car)
-            if plan & _POSITION:
-                overall.order_dirty = True
-                overall.reranked.add(car)
-                if cg is not None:
-                    cg.order_dirty = True
-                    cg.reranked.add(car)
-                self.gained_dirty = True
-                self.gained_cars.add(car)
-            if plan & _LAST_LAP:
-                overall.p90_dirty = True
-                overall.lap_changed.add(car)
-                if cg is not None:
-                    cg.p90_dirty = True
-                    cg.lap_changed.add(car)
-            if plan & _BEST:
-                overall.fast_dirty = True
-                overall.fast_changed.add(car)
-                if cg is not None:
-                    cg.fast_dirty = True
-                    cg.fast_changed.add(car)
-                self.best_dirty = True
-            if cg is not None:
-                self.dirty_classes.add(cg)
-        if plan & _RARE:
-            if plan & _GRID:
-                self.gained_dirty = True
-                self.gained_cars.add(car)
-            if plan & _CLASS and car not in self.joined:  # (a new car's first class: see add_car)
-                self.gained_dirty = self.gained_full = True
-            if plan & _BEST_FLAG:
-                if self.best_ok and car.is_best_time != (overall.best_holder is car):
-                    self.best_ok = False  # set by another input
-            if plan & _CLASS_BEST_FLAG:
-                if self.best_ok and car.is_best_time_class != (cg is not None and cg.best_holder is car):
-                    self.best_ok = False
-            if plan & _AWARD and self.award_ok and not self._award_agrees(car):
-                self.award_ok = False
-
     # ---- the pass ---------------------------------------------------------------
     def run(self, cars: list[CarPosition], changes: Changes) -> None:
-        overall = self.groups[OVERALL]
+        """Mark what each changed car's fields (the engine's change dicts: contract JSON name ->
+        the value the car now has) affect, then bring the derived fields up to date."""
+        groups = self.groups
+        overall = groups[OVERALL]
         dirty = self.dirty_classes
+        noted = 0
+        # (The marking is inline, not a call per car: it runs for every car of every pass.)
+        for car, changed in changes.items():
+            keys = tuple(changed)
+            plan = _PLANS.get(keys)
+            if plan is None:
+                plan = _plan(keys)
+            if not plan:
+                continue  # derived fields only
+            noted |= plan
+            # A second enrichment in the same pass (another input changed fields after the first)
+            # notes the pass's earlier changes again. Nothing tells them apart: the derived fields
+            # are recomputed from the same inputs, which publishes nothing new. (That is rare: no
+            # recording, with or without Multiloop, has one, so per-pass snapshots to skip it cost
+            # more than they saved.)
+            # (The marks only add to sets and raise flags, so their order does not matter; the
+            # groups are written out: a loop over a tuple of them cost more.)
+            cg = groups.get(car.car_class)
+            if plan & _GROUPED:
+                if plan & _PROGRESS:
+                    overall.touched.add(car)
+                    if cg is not None:
+                        cg.touched.add(car)
+                if plan & _POSITION:
+                    overall.order_dirty = True
+                    overall.reranked.add(car)
+                    if cg is not None:
+                        cg.order_dirty = True
+                        cg.reranked.add(car)
+                    self.gained_dirty = True
+                    self.gained_cars.add(car)
+                if plan & _LAST_LAP:
+                    overall.p90_dirty = True
+                    overall.lap_changed.add(car)
+                    if cg is not None:
+                        cg.p90_dirty = True
+                        cg.lap_changed.add(car)
+                if plan & _BEST:
+                    overall.fast_dirty = True
+                    overall.fast_changed.add(car)
+                    if cg is not None:
+                        cg.fast_dirty = True
+                        cg.fast_changed.add(car)
+                    self.best_dirty = True
+                if cg is not None:
+                    dirty.add(cg)
+            if plan & _RARE:
+                if plan & _GRID:
+                    self.gained_dirty = True
+                    self.gained_cars.add(car)
+                if plan & _CLASS and car not in self.joined:  # (a new car's first class: see add_car)
+                    self.gained_dirty = self.gained_full = True
+                if plan & _BEST_FLAG:
+                    if self.best_ok and car.is_best_time != (overall.best_holder is car):
+                        self.best_ok = False  # set by another input
+                if plan & _CLASS_BEST_FLAG:
+                    if self.best_ok and car.is_best_time_class != (cg is not None and cg.best_holder is car):
+                        self.best_ok = False
+                if plan & _AWARD and self.award_ok and not self._award_agrees(car):
+                    self.award_ok = False
+        self.noted = noted
         if self.joined:
             self.joined.clear()  # noted by now
         if self.always_full:
@@ -391,6 +397,20 @@ class Enricher:
             if 0 <= i < len(cars) and cars[i] is c:
                 # (it usually keeps its slot: the cars around it changed first)
                 j = position_slot(cars, i, c._rank)
+                if g.key is OVERALL:
+                    # Its class is an ordered part of the field: unless it passed or fell behind
+                    # a class-mate here, its class slot stays, so the class need not re-rank it.
+                    cg = self.groups.get(c.car_class)
+                    if cg is not None and not cg.members_changed:
+                        rr = cg.reranked
+                        if len(rr) == 1 and c in rr:
+                            cls = c.car_class
+                            k, end = (j, i) if j < i else (i + 1, j + 1)  # the cars it passes
+                            while k < end and cars[k].car_class != cls:
+                                k += 1
+                            if k == end:
+                                rr.clear()
+                                cg.order_dirty = False
                 if j == i:
                     return
                 del cars[i]
@@ -438,6 +458,7 @@ class Enricher:
 
     def _gaps(self, g: Group, gap_attr: str, diff_attr: str, changes: Changes) -> None:
         is_class = g.key is not OVERALL
+        update_gaps = GAP_UPDATERS[gap_attr]  # (update_gaps with the attribute names in its code)
         if g.order_dirty:
             self._sort(g)
         moved = g.moved
@@ -604,7 +625,13 @@ class Enricher:
                 clipped.add(c)
             old = c.overall_positions_gained
             if old != g:
-                record(changes, c, "overall_positions_gained", g)
+                # (record() inline, as in the gap walks: most passes record a gain)
+                c.overall_positions_gained = g
+                ch = changes.get(c)
+                if ch is None:
+                    changes[c] = {_J_OPG: g}
+                else:
+                    ch[_J_OPG] = g
                 moved = True
                 if award_ok and (old > 0 or g > 0):
                     award_ok = _move_top(self.top, c, old, g, cand)
@@ -618,7 +645,12 @@ class Enricher:
                     clipped.add(c)
             old = c.in_class_positions_gained
             if old != cgv:
-                record(changes, c, "in_class_positions_gained", cgv)
+                c.in_class_positions_gained = cgv
+                ch = changes.get(c)
+                if ch is None:
+                    changes[c] = {_J_CPG: cgv}
+                else:
+                    ch[_J_CPG] = cgv
                 moved = True
                 if award_ok and (old > 0 or cgv > 0):
                     t = self.class_top.get(c.car_class)
@@ -689,6 +721,7 @@ class Enricher:
 
 
 _NO_TOP = (0, ())
+_J_OPG, _J_CPG = CAR_JSON["overall_positions_gained"], CAR_JSON["in_class_positions_gained"]
 _seq_key = attrgetter("_seq")
 _ordinal_key = attrgetter("ordinal")
 

@@ -165,7 +165,7 @@ def test_cars_joining_a_running_race_match_the_full_recompute(seed):
 @pytest.mark.parametrize("seed", range(6))
 def test_inputs_changed_again_after_an_enrichment_in_the_same_pass_are_processed_again(seed):
     # A pass can enrich more than once (e.g. Multiloop starting positions, then the end of
-    # the pass); Enricher.note() then takes in the pass's earlier changes again.
+    # the pass); Enricher.run() then takes in the pass's earlier changes again.
     rnd = random.Random(seed)
     nums = [str(i + 1) for i in range(6)]
     inc, full = _incremental_and_full(ext=False)

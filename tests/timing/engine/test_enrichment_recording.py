@@ -15,6 +15,7 @@ import pytest
 
 from apps.timing.engine import TimingEngine, wire
 from apps.timing.engine.engine import _MS_CACHE
+from apps.timing.engine.positions import Enricher
 from apps.timing.engine.replayfile import one_line_per_message, read_messages, replay
 from apps.timing.engine.state import CarPosition
 
@@ -29,19 +30,23 @@ DERIVED = (
 )
 
 
-def _watch(engine: TimingEngine) -> tuple[set[str], list[tuple[Any, ...]]]:
-    """Check every enrichment of `engine` against the cars. Returns the fields seen recorded and
-    the problems found (collected, not raised: the engine turns exceptions into rejections)."""
+def _watch(engine: TimingEngine, monkeypatch: pytest.MonkeyPatch) -> tuple[set[str], list[tuple[Any, ...]]]:
+    """Check every enrichment of `engine` (Enricher.run, which the engine calls from more than
+    one place) against the cars. Returns the fields seen recorded and the problems found
+    (collected, not raised: the engine turns exceptions into rejections)."""
     recorded: set[str] = set()
     problems: list[tuple[Any, ...]] = []
-    enrich = engine._enrich
+    run = Enricher.run
 
-    def checked() -> None:
+    def checked(self: Enricher, field: Any, pass_changes: Any) -> None:
+        if self is not engine.enricher:
+            run(self, field, pass_changes)
+            return
         cars = list(engine.cars.values())
         before = {car: [getattr(car, a) for a in DERIVED] for car in cars}
         changes = engine._car_changes  # keyed by contract JSON name
         keys_before = {car: list(ch) for car, ch in changes.items()}
-        enrich()
+        run(self, field, pass_changes)
         for car in cars:
             ch = changes.get(car, {})
             for attr, old in zip(DERIVED, before[car]):
@@ -58,7 +63,7 @@ def _watch(engine: TimingEngine) -> tuple[set[str], list[tuple[Any, ...]]]:
                 if attr in DERIVED and ch[key] != getattr(car, attr):
                     problems.append(("recorded value is not the car's", car.number, attr, ch[key]))
 
-    engine._enrich = checked  # type: ignore[method-assign]
+    monkeypatch.setattr(Enricher, "run", checked)
     return recorded, problems
 
 
@@ -69,9 +74,9 @@ def _watch(engine: TimingEngine) -> tuple[set[str], list[tuple[Any, ...]]]:
     (REDMIST / "TestMidRaceClassChange.txt", False),
     (REDMIST / "TestResetRetainLapTime.txt", False),
 ])
-def test_enrichment_records_every_derived_field_it_changes(path, per_line) -> None:
+def test_enrichment_records_every_derived_field_it_changes(path, per_line, monkeypatch) -> None:
     engine = TimingEngine(1)
-    recorded, problems = _watch(engine)
+    recorded, problems = _watch(engine, monkeypatch)
     messages = read_messages(path)
     replay(engine, one_line_per_message(messages) if per_line else messages)
     assert recorded  # the check ran
@@ -79,9 +84,9 @@ def test_enrichment_records_every_derived_field_it_changes(path, per_line) -> No
     assert not engine.rejection_count
 
 
-def test_every_derived_field_is_recorded_and_none_has_a_parsed_cache() -> None:
+def test_every_derived_field_is_recorded_and_none_has_a_parsed_cache(monkeypatch) -> None:
     engine = TimingEngine(1)
-    recorded, problems = _watch(engine)
+    recorded, problems = _watch(engine, monkeypatch)
     replay(engine, read_messages(SEBRING / "2009_Sebring_ALMS_Session_5.txt"))
     assert not problems, problems[:5]
     assert recorded == set(DERIVED)

@@ -1,5 +1,5 @@
-"""Enricher.note() looks its marks up by the shape of the change dict (the tuple of its names):
-the plan must be the union of the fields' own marks, in any order, cached or not."""
+"""Enricher.run() looks each changed car's marks up by the shape of its change dict (the tuple of
+its names): the plan must be the union of the fields' own marks, in any order, cached or not."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from apps.timing.engine import TimingEngine
+from apps.timing.engine.positions import STALE_INPUTS, Enricher
 from apps.timing.engine.stale import StaleTracker
 from apps.timing.engine.timefmt import parse_ms
 
@@ -92,14 +93,22 @@ def _three_laps_each(send: Any, cars: list[str]) -> int:
     return race
 
 
+class _CheckEveryPass(Enricher):
+    """Tells the engine that every pass changed a stale input, so that it always checks the
+    pass's cars (no quiet() shortcut for a pass that only moved positions)."""
+
+    noted = property(lambda self: STALE_INPUTS, lambda self, value: None)
+
+
 class _TwinEngines:
-    """An engine and one whose stale tracker scans the whole field on every check, fed the same
-    messages (a class and `cars` entered first); send() checks after each message that both give
-    every car the same stale verdict."""
+    """An engine and one whose stale tracker scans the whole field on every check (and checks
+    every pass with car changes), fed the same messages (a class and `cars` entered first);
+    send() checks after each message that both give every car the same stale verdict."""
 
     def __init__(self, cars: list[str]) -> None:
         self.inc, self.full = TimingEngine(1), TimingEngine(1)
         self.full.stale.always_full = True
+        self.full.enricher = _CheckEveryPass()
         self.now = datetime(2024, 5, 1, 12)
         self.send('$C,1,"A"')
         for n in cars:
@@ -156,6 +165,45 @@ def test_refreshes_between_heartbeats_give_a_full_scans_verdicts_when_the_flag_m
             send('$C,1,"A"')  # a refresh: changes nothing
         stale_at += any(c.is_stale for c in twins.full.cars.values())
     assert stale_at > 20
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_pass_that_only_moves_positions_gives_a_full_scans_verdicts(seed: int) -> None:
+    # A pass whose cars changed no stale input (a `$G` row with a new position only) asks the
+    # tracker whether the clock left it quiet instead of checking its cars; once the clock has
+    # passed a car's limit, that pass must still flip it, as the full scan does.
+    rnd = random.Random(seed)
+    cars = ["1", "2", "3", "4", "5"]
+    twins = _TwinEngines(cars)
+    send = twins.send
+    race = _three_laps_each(send, cars)
+    row = {n: [3, race + 1000 * int(n)] for n in cars}  # laps, total time
+    order = list(cars)
+    flag = "Green "
+    stale_at = position_only = 0
+    for _ in range(600):
+        twins.now += timedelta(seconds=1)
+        step = rnd.random()
+        if step < 0.3:
+            race += rnd.choice([1000, 3000, 8000, 30_000])
+            if rnd.random() < 0.1:
+                flag = rnd.choice(["Green ", "Yellow"])
+            send(f'$F,9999,"00:00:00","12:00:00","{_clock(race)}","{flag}"')
+        elif step < 0.93:
+            i = rnd.randrange(len(order) - 1)
+            order[i], order[i + 1] = order[i + 1], order[i]
+            for n in (order[i], order[i + 1]):
+                laps, t = row[n]
+                send(f'$G,{order.index(n) + 1},"{n}",{laps},"{_clock(t)}.{t % 1000:03d}"')
+            position_only += 1
+        else:
+            n = rnd.choice(cars)
+            row[n] = [row[n][0] + 1, race]
+            laps, t = row[n]
+            send(f'$G,{order.index(n) + 1},"{n}",{laps},"{_clock(t)}.000"')
+            send(f'$J,"{n}","00:01:0{rnd.randrange(10)}.000","{_clock(t)}.000"')
+        stale_at += any(c.is_stale for c in twins.full.cars.values())
+    assert stale_at > 20 and position_only > 100
 
 
 def test_the_trackers_tolerance_table_is_one_plus_the_tolerance_rule() -> None:
