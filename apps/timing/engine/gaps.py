@@ -326,37 +326,8 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                 # the car now behind it and the car that was behind it (the cars it passed keep
                 # theirs). In slot order, the order of a walk over the stretch.
                 n = len(ranked)
-                best = ranked[0]._bt_ms
-                fmt = _delta_text
-                gap_key, diff_key = CAR_JSON[gap_attr], CAR_JSON[diff_attr]
-                for k in (j, j + 1) if j == i else (j, j + 1, i + 1) if j < i else (i, j, j + 1):
-                    if k >= n:
-                        break
-                    c = ranked[k]
-                    t = c._bt_ms
-                    d = t - ranked[k - 1]._bt_ms
-                    v = fmt(d)
-                    if v is None:
-                        v = format_new_delta(d)
-                    if getattr(c, gap_attr) != v:
-                        setattr(c, gap_attr, v)
-                        ch = changes.get(c)
-                        if ch is None:
-                            changes[c] = {gap_key: v}
-                        else:
-                            ch[gap_key] = v
-                    if k == j:
-                        v = fmt(t - best)
-                        if v is None:
-                            v = format_new_delta(t - best)
-                        if getattr(c, diff_attr) != v:
-                            setattr(c, diff_attr, v)
-                            ch = changes.get(c)
-                            if ch is None:
-                                changes[c] = {diff_key: v}
-                            else:
-                                ch[diff_key] = v
-                return ranked
+                slots = (j, j + 1) if j == i else (j, j + 1, i + 1) if j < i else (i, j, j + 1)
+                return _write_fast_gaps(ranked, [k for k in slots if k < n], j, gap_attr, diff_attr, changes)
         else:
             slots = _rerank(ranked, changed, gap_attr, diff_attr, changes)
             if slots is None:
@@ -365,7 +336,6 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
     if not ranked:
         return ranked
     fastest = ranked[0]
-    best = fastest._bt_ms
     if lo == 0:
         lo = 1
         hi = len(ranked)  # a new fastest car changes every difference
@@ -373,16 +343,24 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
             record(changes, fastest, gap_attr, "")
         if getattr(fastest, diff_attr) != "":
             record(changes, fastest, diff_attr, "")
+    return _write_fast_gaps(ranked, range(lo, hi), -1, gap_attr, diff_attr, changes)
+
+
+def _write_fast_gaps(ranked: list[CarPosition], slots: Iterable[int], diff_at: int, gap_attr: str,
+                     diff_attr: str, changes: Changes) -> list[CarPosition]:
+    """Recompute the fast-time gap of the cars at `slots` of the ranking (none of them the
+    fastest), and their difference too: every slot's, or only the slot `diff_at`'s when it is
+    not negative. Returns `ranked`."""
+    best = ranked[0]._bt_ms
     fmt = _delta_text
     gap_key, diff_key = CAR_JSON[gap_attr], CAR_JSON[diff_attr]  # the fields' names in `changes`
-    prev_t = ranked[lo - 1]._bt_ms
-    for i in range(lo, hi):  # (recording inlined, as in update_gaps)
-        c = ranked[i]
+    for k in slots:  # (recording inlined, as in update_gaps)
+        c = ranked[k]
         t = c._bt_ms
-        v = fmt(t - prev_t)
+        d = t - ranked[k - 1]._bt_ms
+        v = fmt(d)
         if v is None:
-            v = format_new_delta(t - prev_t)
-        prev_t = t
+            v = format_new_delta(d)
         if getattr(c, gap_attr) != v:
             setattr(c, gap_attr, v)
             ch = changes.get(c)
@@ -390,16 +368,17 @@ def update_fast_time_gaps(cars: Sequence[CarPosition], gap_attr: str, diff_attr:
                 changes[c] = {gap_key: v}
             else:
                 ch[gap_key] = v
-        v = fmt(t - best)
-        if v is None:
-            v = format_new_delta(t - best)
-        if getattr(c, diff_attr) != v:
-            setattr(c, diff_attr, v)
-            ch = changes.get(c)
-            if ch is None:
-                changes[c] = {diff_key: v}
-            else:
-                ch[diff_key] = v
+        if diff_at < 0 or k == diff_at:
+            v = fmt(t - best)
+            if v is None:
+                v = format_new_delta(t - best)
+            if getattr(c, diff_attr) != v:
+                setattr(c, diff_attr, v)
+                ch = changes.get(c)
+                if ch is None:
+                    changes[c] = {diff_key: v}
+                else:
+                    ch[diff_key] = v
     return ranked
 
 
